@@ -1,0 +1,350 @@
+"""The application association of one transport connection, and the ONE place where every
+error becomes a response (DLMS UA Green Book: ACSE services, xDLMS services, "Protocol for
+application association establishment and release" and the xDLMS error handling rules).
+
+    request APDU (bytes in) --handle()--> response APDU (bytes out, into the caller's buffer)
+
+State machine (per HDLC connection or TCP connection):
+
+    IDLE --AARQ accepted--> ASSOCIATED --RLRQ--> IDLE
+    IDLE --AARQ rejected--> IDLE (AARE with the reason)
+    any  --transport lost (link.connection_id changed / socket closed)--> IDLE (reset())
+
+* AARQ: parsed by ``acse``; the client SAP selects the policy (mechanism, secret, context);
+  ``acse.evaluate`` decides, ``acse.respond`` writes the AARE.
+* RLRQ: RLRE (with an InitiateResponse when the RLRQ carried an InitiateRequest).
+* GET (normal, next, with-list): looked up in the logical device with the client's rights;
+  values stream through ``xdlms.Pump`` into GET-Response-Normal or, when longer than the
+  client's max PDU (or our buffer), GET-Response-With-Datablock continued by GET-Request-Next.
+  A new request in the middle of a block transfer abandons the transfer.
+* Anything not understood: ExceptionResponse (service-unknown) or, for a service outside
+  the negotiated conformance, ExceptionResponse (service-not-allowed, service-not-supported).
+  An xDLMS request without an association: ExceptionResponse (service-not-allowed,
+  operation-not-possible).
+
+RAM: one decoded-request object, one Pump (scratch buffer), a few ints.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+from dlms import acse
+from dlms import axdr
+from dlms import xdlms
+
+AARQ = const(0x60)
+AARE = const(0x61)
+RLRQ = const(0x62)
+RLRE = const(0x63)
+
+IDLE = const(0)
+ASSOCIATED = const(2)
+
+_DATABLOCK_HEADER = const(12)  # C4 02 invoke last(1) block(4) choice(1) length(<=3)
+
+
+def _len_size(n):
+    return 1 if n < 0x80 else (2 if n < 0x100 else 3)
+
+
+class Association:
+    def __init__(self, device):
+        self.device = device
+        self.req = xdlms.Request()
+        self.pump = xdlms.Pump()
+        self._ui = bytearray(32)  # an InitiateResponse for the RLRE
+        self.reset()
+
+    def reset(self):
+        """Back to IDLE: the transport was lost, or the association released."""
+        self.state = IDLE
+        self.client = 0
+        self.conformance = 0
+        self.client_max_pdu = 0
+        self._abort_block()
+
+    def _abort_block(self):
+        self.block_no = 0  # 0: no GET block transfer in progress
+        self.block_invoke = 0
+        self.pump.reset()
+
+    @property
+    def associated(self):
+        return self.state == ASSOCIATED
+
+    # ----------------------------------------------------------------------------------
+    def handle(self, client, buf, n, out):
+        """Answer the request APDU buf[0:n] from client SAP ``client``.
+
+        Writes the response into ``out`` (a memoryview) and returns its length; 0 = no
+        response. Never raises: whatever the input, the association stays consistent.
+        """
+        if n <= 0:
+            return 0
+        w = axdr.Writer(out)
+        try:
+            tag = buf[0]
+            if tag == AARQ:
+                self._aarq(client, buf, n, w)
+            elif tag == RLRQ:
+                self._rlrq(client, buf, n, w)
+            elif not self.associated or client != self.client:
+                self._abort_block()
+                xdlms.encode_exception(
+                    w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_OPERATION_NOT_POSSIBLE)
+            elif tag == xdlms.GET_REQUEST:
+                if not self.conformance & acse.CONF_GET:
+                    self._not_allowed(w)
+                else:
+                    self._get(buf, n, out, w)
+            else:
+                self._abort_block()
+                xdlms.encode_exception(
+                    w, xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_NOT_SUPPORTED)
+        except xdlms.RequestError:
+            self._abort_block()
+            w.reset()
+            xdlms.encode_exception(w, xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_OTHER_REASON)
+        except axdr.BufferFull:
+            self._abort_block()
+            w.reset()
+            xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_PDU_TOO_LONG)
+        return w.pos
+
+    def _not_allowed(self, w):
+        self._abort_block()
+        xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_NOT_SUPPORTED)
+
+    # ---------------------------------------------------------------- ACSE
+    def _aarq(self, client, buf, n, w):
+        self.reset()  # a new AARQ replaces whatever association this connection had
+        policy = self.device.policies.get(client)
+        try:
+            aarq = acse.parse_aarq(buf, 0, n)
+        except axdr.DecodeError:
+            aarq = None
+        initiate = None
+        if aarq is not None and aarq.user_info is not None:
+            ui = aarq.user_info
+            try:
+                initiate = acse.parse_initiate_request(ui, 0, len(ui))
+            except axdr.DecodeError:
+                initiate = None  # missing, malformed, or ciphered (glo-initiate-request)
+        if aarq is None or policy is None:
+            # Unparsable AARQ, or a client SAP this meter does not know: refused, and the
+            # AARE is built on the public policy (its context name and max PDU).
+            decision = acse.Decision()
+            decision.result = acse.RESULT_REJECTED_PERMANENT
+            decision.diagnostic = acse.DIAG_NO_REASON
+            decision.error = (acse.SERVICE_ERROR_INITIATE, acse.INITIATE_OTHER)
+            acse.respond(w, aarq, decision, self.device.policies[self.device.fallback_sap])
+            return
+        decision = acse.evaluate(aarq, policy, initiate)
+        if decision.auth_pending:
+            # HLS needs the security layer (security suite 0), which this build lacks.
+            decision.auth_pending = False
+            decision.result = acse.RESULT_REJECTED_PERMANENT
+            decision.diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED
+        acse.respond(w, aarq, decision, policy)
+        if decision.accepted:
+            self.state = ASSOCIATED
+            self.client = client
+            self.conformance = decision.conformance
+            self.client_max_pdu = decision.client_max_pdu or 0xFFFF
+
+    def _rlrq(self, client, buf, n, w):
+        try:
+            _reason, user_info = acse.parse_rlrq(buf, 0, n)
+        except axdr.DecodeError:
+            user_info = None
+        ui = None
+        if user_info is not None and self.associated:
+            try:
+                acse.parse_initiate_request(user_info, 0, len(user_info))
+                uw = axdr.Writer(self._ui)
+                acse.encode_initiate_response(uw, self.conformance, self.device.max_pdu)
+                ui = memoryview(self._ui)[: uw.pos]
+            except axdr.DecodeError:
+                ui = None
+        self.reset()
+        acse.encode_rlre(w, 0, ui)  # reason: normal
+
+    # ---------------------------------------------------------------- GET
+    def _limit(self, out):
+        lim = len(out)
+        if self.client_max_pdu and self.client_max_pdu < lim:
+            lim = self.client_max_pdu
+        return lim
+
+    def _open_value(self, ref, w):
+        """Look ref up with the client's rights; on success the value is started in the pump.
+
+        Returns a Data-Access-Result (0 = the pump holds the value).
+        """
+        found = self.device.lookup(self.client, ref.obis)
+        if found is None:
+            return xdlms.DAR_OBJECT_UNDEFINED
+        obj, rights = found
+        if ref.class_id != obj.CLASS_ID:
+            return xdlms.DAR_OBJECT_CLASS_INCONSISTENT
+        a = ref.attr
+        if a < 1 or a > len(obj.ATTRS):
+            return xdlms.DAR_OBJECT_UNAVAILABLE
+        if not rights[0][a - 1] & 1:
+            return xdlms.DAR_READ_WRITE_DENIED
+        mark = w.pos
+        try:
+            res = obj.get(a, w, self, ref)
+        except axdr.BufferFull:
+            w.pos = mark
+            return xdlms.DAR_OTHER_REASON
+        except Exception:  # a faulty value source answers, it does not crash the meter
+            w.pos = mark
+            return xdlms.DAR_HARDWARE_FAULT
+        if isinstance(res, int):
+            if res:
+                w.pos = mark
+            return res
+        return res  # a generator: the caller streams it
+
+    def _get(self, buf, n, out, w):
+        req = self.req
+        xdlms.decode_get(buf, n, req)
+        if req.kind == xdlms.GET_NEXT:
+            self._get_next(req, out, w)
+            return
+        self._abort_block()  # a new request abandons any transfer in progress
+        pump = self.pump
+        sw = pump.reset()
+        if req.kind == xdlms.GET_NORMAL:
+            res = self._open_value(req.refs[0], sw)
+            if isinstance(res, int) and res:
+                w.u8(xdlms.GET_RESPONSE)
+                w.u8(xdlms.GET_NORMAL)
+                w.u8(req.invoke)
+                w.u8(1)
+                w.u8(res)
+                return
+            pump.start(None if isinstance(res, int) else res)
+            self._first_block(xdlms.GET_NORMAL, req.invoke, out, w, 4)
+        else:
+            if not self.conformance & acse.CONF_MULTIPLE_REFERENCES:
+                self._not_allowed(w)
+                return
+            pump.start(self._list_source(req, pump.w))
+            self._first_block(xdlms.GET_WITH_LIST, req.invoke, out, w, 3)
+
+    def _list_source(self, req, w):
+        """GET-Response-With-List body: count, then Get-Data-Result per reference."""
+        w.length(req.count)
+        yield
+        for i in range(req.count):
+            w.u8(0)
+            res = self._open_value(req.refs[i], w)
+            if isinstance(res, int):
+                if res:
+                    w.pos -= 1
+                    w.u8(1)
+                    w.u8(res)
+                yield
+            else:
+                for _ in res:
+                    yield
+
+    def _first_block(self, kind, invoke, out, w, head):
+        """Try the whole value as a normal response; fall back to block transfer."""
+        limit = self._limit(out)
+        pump = self.pump
+        # Fill as if for a datablock; if everything fits a normal response, move it down.
+        pos = pump.fill(out, _DATABLOCK_HEADER, limit)
+        if pump.failed:
+            self._dar_response(kind, invoke, pump.failed, w)
+            return
+        size = pos - _DATABLOCK_HEADER
+        if pump.done and head + size <= limit:
+            out[0] = xdlms.GET_RESPONSE
+            out[1] = kind
+            out[2] = invoke
+            if kind == xdlms.GET_NORMAL:
+                out[3] = 0  # Get-Data-Result: data
+            _move(out, head, _DATABLOCK_HEADER, size)
+            w.pos = head + size
+            return
+        self.block_invoke = invoke
+        self.block_no = 1
+        self._emit_block(out, w, size)
+
+    def _emit_block(self, out, w, size):
+        """The data of the current block is at out[_DATABLOCK_HEADER:+size]: add the header."""
+        last = self.pump.done
+        ls = _len_size(size)
+        start = _DATABLOCK_HEADER - ls - 9
+        w.pos = start
+        w.u8(xdlms.GET_RESPONSE)
+        w.u8(xdlms.GET_WITH_DATABLOCK)
+        w.u8(self.block_invoke)
+        w.u8(1 if last else 0)
+        w.u32(self.block_no)
+        w.u8(0)  # raw-data
+        w.length(size)
+        _move(out, 0, start, 9 + ls + size)
+        w.pos = 9 + ls + size
+        if last:
+            self._abort_block()
+
+    def _get_next(self, req, out, w):
+        if self.block_no == 0:
+            self._block_error(req.invoke, req.block, xdlms.DAR_NO_LONG_GET_IN_PROGRESS, w)
+            return
+        if req.block != self.block_no:
+            self._abort_block()
+            self._block_error(req.invoke, req.block, xdlms.DAR_DATA_BLOCK_NUMBER_INVALID, w)
+            return
+        self.block_no += 1
+        pos = self.pump.fill(out, _DATABLOCK_HEADER, self._limit(out))
+        if self.pump.failed:
+            dar = self.pump.failed
+            self._abort_block()
+            self._block_error(req.invoke, self.block_no, dar, w)
+            return
+        self._emit_block(out, w, pos - _DATABLOCK_HEADER)
+
+    def _block_error(self, invoke, block, dar, w):
+        w.reset()
+        w.u8(xdlms.GET_RESPONSE)
+        w.u8(xdlms.GET_WITH_DATABLOCK)
+        w.u8(invoke)
+        w.u8(1)  # last-block
+        w.u32(block)
+        w.u8(1)  # data-access-result
+        w.u8(dar)
+
+    def _dar_response(self, kind, invoke, dar, w):
+        self._abort_block()
+        w.reset()
+        w.u8(xdlms.GET_RESPONSE)
+        if kind == xdlms.GET_NORMAL:
+            w.u8(xdlms.GET_NORMAL)
+            w.u8(invoke)
+            w.u8(1)
+            w.u8(dar)
+        else:  # with-list whose source failed mid-way: every result is that failure
+            w.u8(xdlms.GET_WITH_LIST)
+            w.u8(invoke)
+            w.length(self.req.count)
+            for _ in range(self.req.count):
+                w.u8(1)
+                w.u8(dar)
+
+
+def _move(buf, dst, src, n):
+    """memmove inside one buffer (left moves only, which is all this module needs)."""
+    if dst == src:
+        return
+    for i in range(n):
+        buf[dst + i] = buf[src + i]
