@@ -1,0 +1,127 @@
+"""This meter's logical device: the one table of COSEM objects (OBIS code -> instance) and
+the access rights of every client association (Blue Book 4.4.3, access_rights).
+
+Adding an object is one entry in ``build()``: the instance (its class decides the
+attributes and methods) and, per client role, a string of attribute access modes and a
+string of method access modes:
+
+    attribute modes: '-' no-access, 'r' read-only, 'w' write-only, 'b' read-and-write
+    method modes:    '-' no-access, 'x' access
+
+A role that is not named does not see the object at all (object-undefined to it).
+
+Client roles are the client SAPs of the contract (design/virtual-meter.md):
+16 public (no authentication), 32 reader (LLS), 1 management (HLS-GMAC).
+
+RAM: one tuple per object; the object list is streamed from this table, never copied.
+"""
+
+from cosem.association_ln import AssociationLN
+from cosem.base import obis
+from cosem.clock import Clock
+from cosem.data import Data
+from cosem.sap_assignment import SapAssignment
+from dlms import acse
+from dlms import axdr
+
+PUBLIC = 16
+READER = 32
+MANAGEMENT = 1
+ROLES = (PUBLIC, READER, MANAGEMENT)
+
+_ATTR_MODE = {"-": 0, "r": 1, "w": 2, "b": 3}
+_METHOD_MODE = {"-": 0, "x": 1}
+
+# The xDLMS services this meter implements, as conformance bits (Green Book; see acse).
+# It advertises exactly these; more arrive with the services that implement them.
+CONFORMANCE = acse.CONF_GET | acse.CONF_BLOCK_TRANSFER_WITH_GET | acse.CONF_MULTIPLE_REFERENCES
+
+
+def _modes(spec, table):
+    return bytes([table[c] for c in spec])
+
+
+class LogicalDevice:
+    """The management logical device (SAP 1): its objects, access rights and client policies."""
+
+    def __init__(self, name, server_sap=1, max_pdu=1024):
+        self.name = name  # COSEM logical device name, 16 octets
+        self.server_sap = server_sap
+        self.fallback_sap = PUBLIC  # whose policy shapes the AARE refusing an unknown client
+        self.max_pdu = max_pdu
+        self.security_setup_ln = obis("0.0.43.0.0.255")
+        self.entries = []  # (obj, {role: (attr_modes, method_modes)})
+        self.policies = {}
+
+    def add(self, obj, **rights):
+        """rights: pub=/reader=/mgmt= as 'attrs' or ('attrs', 'methods')."""
+        acc = {}
+        for key, role in (("pub", PUBLIC), ("reader", READER), ("mgmt", MANAGEMENT)):
+            spec = rights.get(key)
+            if spec is None:
+                continue
+            if isinstance(spec, str):
+                spec = (spec, "-" * len(obj.METHODS))
+            a, m = spec
+            if len(a) != len(obj.ATTRS) or len(m) != len(obj.METHODS):
+                raise ValueError("access spec does not match the class: %r" % (obj,))
+            acc[role] = (_modes(a, _ATTR_MODE), _modes(m, _METHOD_MODE))
+        self.entries.append((obj, acc))
+        return obj
+
+    def lookup(self, role, ln):
+        """(obj, (attr_modes, method_modes)) for a logical name visible to role, else None."""
+        for obj, acc in self.entries:
+            if obj.ln == ln:
+                rights = acc.get(role)
+                if rights is None:
+                    return None
+                return obj, rights
+        return None
+
+    def visible(self, role):
+        """The objects a role may see, with its rights, in table order."""
+        out = []
+        for obj, acc in self.entries:
+            rights = acc.get(role)
+            if rights is not None:
+                out.append((obj, rights))
+        return out
+
+
+def _ro(obj):
+    return "r" * len(obj.ATTRS)
+
+
+def build(clock, identity):
+    """Compose the logical device from the meter's services.
+
+    clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'.
+    """
+    dev = LogicalDevice(identity["name"])
+    dev.policies[PUBLIC] = acse.Policy(mechanism=0, conformance=CONFORMANCE, max_pdu=dev.max_pdu)
+    dev.policies[READER] = acse.Policy(
+        mechanism=1, secret=identity.get("lls_secret", b"12345678"), conformance=CONFORMANCE,
+        max_pdu=dev.max_pdu)
+    dev.policies[MANAGEMENT] = acse.Policy(
+        mechanism=5, app_context=3, conformance=CONFORMANCE, max_pdu=dev.max_pdu)
+
+    cur = AssociationLN("0.0.40.0.0.255", dev)
+    # Association LN: everything readable except the secret.
+    aln_ro = "rrrrrr-rr"
+    dev.add(cur, pub=aln_ro, reader=aln_ro, mgmt=aln_ro)
+    dev.add(AssociationLN("0.0.40.0.1.255", dev, PUBLIC), pub=aln_ro, mgmt=aln_ro)
+    dev.add(AssociationLN("0.0.40.0.2.255", dev, READER), reader=aln_ro, mgmt=aln_ro)
+    dev.add(AssociationLN("0.0.40.0.3.255", dev, MANAGEMENT), mgmt=aln_ro)
+    sap = SapAssignment("0.0.41.0.0.255", dev)
+    dev.add(sap, pub=_ro(sap), reader=_ro(sap), mgmt=_ro(sap))
+
+    ldn = Data("0.0.42.0.0.255", (axdr.OCTET_STRING, identity["name"]))
+    dev.add(ldn, pub="rr", reader="rr", mgmt="rr")
+    serial = Data("0.0.96.1.0.255", (axdr.OCTET_STRING, identity["serial"]))
+    dev.add(serial, pub="rr", reader="rr", mgmt="rr")
+    fw = Data("1.0.0.2.0.255", (axdr.OCTET_STRING, identity["firmware"]))
+    dev.add(fw, pub="rr", reader="rr", mgmt="rr")
+    clk = Clock("0.0.1.0.0.255", clock)
+    dev.add(clk, pub=_ro(clk), reader=_ro(clk), mgmt=_ro(clk))
+    return dev
