@@ -1,0 +1,110 @@
+"""Entry point of the virtual meter under the MicroPython Unix port.
+
+Started by tools/virtual_meter.py (which prepares the pseudo-terminal, picks the TCP port and
+hands over the file descriptors); not meant to be run by hand. Arguments:
+
+    --tcp PORT|off  --serial-fd FD|off  --serial-name PATH  --slave-fd FD
+    --state DIR  --ctl-fd FD  --pid PID
+
+On start it prints exactly one JSON line on stdout once both transports accept traffic.
+A byte on the control fd (SIGTERM/SIGINT relayed by the launcher) is a clean shutdown:
+persist, then exit 0. SIGKILL is a power cut.
+"""
+
+import os
+import sys
+
+import board as unix_board
+from app import App
+
+
+def parse(argv):
+    opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
+            "ctl-fd": "", "pid": "0", "slave-fd": ""}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("--") or i + 1 >= len(argv):
+            raise SystemExit("bad argument: " + a)
+        opts[a[2:]] = argv[i + 1]
+        i += 2
+    return opts
+
+
+def makedirs(path):
+    cur = ""
+    for part in path.split("/"):
+        cur = cur + part + "/" if cur or part else "/"
+        if not part:
+            continue
+        try:
+            os.mkdir(cur.rstrip("/"))
+        except OSError:
+            pass
+
+
+class Board:
+    max_tcp = unix_board.MAX_TCP
+
+    def log_error(self, where, exc):
+        """The virtual meter reports errors the loop survived on stderr."""
+        sys.stderr.write("meter: error in %s port: " % where)
+        sys.print_exception(exc, sys.stderr)
+
+    def __init__(self, opts):
+        self.rtc = unix_board.VirtualRTC()
+        makedirs(opts["state"])
+        self.flash = unix_board.mount_flash(opts["state"])
+        self.store_root = "/flash"
+        self.hdlc_streams = []
+        if opts["serial-fd"] != "off":
+            self.hdlc_streams.append(
+                (unix_board.open_fd_stream(int(opts["serial-fd"])), "pty"))
+        self.tcp = None
+        self.tcp_port = None
+        if opts["tcp"] != "off":
+            self.tcp_port = int(opts["tcp"])
+            self.tcp = unix_board.tcp_listener(self.tcp_port)
+        self.identity = {
+            "name": b"MMM0000012345678",
+            "serial": b"12345678",
+            "firmware": None,
+        }
+
+
+def json_str(s):
+    if s is None:
+        return "null"
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main():
+    opts = parse(sys.argv[1:])
+    board = Board(opts)
+    import app as app_mod
+
+    board.identity["firmware"] = app_mod.FIRMWARE_VERSION
+    meter = App(board)
+    stop = [False]
+    if opts["ctl-fd"]:
+        ctl = open(int(opts["ctl-fd"]), "rb")
+
+        def on_ctl():
+            ctl.read(1)
+            stop[0] = True
+            return False
+
+        meter.server.watch(ctl, on_ctl)
+    serial = opts["serial-name"] if opts["serial-fd"] != "off" else None
+    line = '{"event": "ready", "tcp": %s, "serial": %s, "pid": %s, "state": %s}' % (
+        "null" if board.tcp_port is None else str(board.tcp_port),
+        json_str(serial), opts["pid"], json_str(opts["state"]))
+    print(line)
+    try:
+        meter.run(lambda: stop[0])
+    except KeyboardInterrupt:
+        meter.persist()
+    sys.exit(0)
+
+
+main()

