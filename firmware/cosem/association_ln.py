@@ -129,9 +129,8 @@ class AssociationLN(CosemObject):
         return 0
 
     def _object_list(self, w, role):
-        entries = self.device.visible(role)
-        w.array(len(entries))
+        w.array(self.device.count(role))
         yield
-        for obj, rights in entries:
+        for obj, rights in self.device.visible(role):
             encode_object_list_element(w, obj, rights[0], rights[1])
             yield

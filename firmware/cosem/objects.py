@@ -13,7 +13,9 @@ A role that is not named does not see the object at all (object-undefined to it)
 Client roles are the client SAPs of the contract (design/virtual-meter.md):
 16 public (no authentication), 32 reader (LLS), 1 management (HLS-GMAC).
 
-RAM: one tuple per object; the object list is streamed from this table, never copied.
+RAM: one (object, rights) pair per object, where rights is a 3-tuple (public, reader,
+management) of None or (attribute modes, method modes); identical mode strings are shared.
+The object list is streamed from this table, never copied.
 """
 
 from cosem.association_ln import AssociationLN
@@ -27,7 +29,7 @@ from dlms import axdr
 PUBLIC = 16
 READER = 32
 MANAGEMENT = 1
-ROLES = (PUBLIC, READER, MANAGEMENT)
+ROLES = (PUBLIC, READER, MANAGEMENT)  # index of a role's rights in an entry
 
 _ATTR_MODE = {"-": 0, "r": 1, "w": 2, "b": 3}
 _METHOD_MODE = {"-": 0, "x": 1}
@@ -50,43 +52,66 @@ class LogicalDevice:
         self.fallback_sap = PUBLIC  # whose policy shapes the AARE refusing an unknown client
         self.max_pdu = max_pdu
         self.security_setup_ln = obis("0.0.43.0.0.255")
-        self.entries = []  # (obj, {role: (attr_modes, method_modes)})
+        self.entries = []  # (obj, (public, reader, management) rights)
         self.policies = {}
+        self._shared = {}  # while building: one object per distinct access spec
 
-    def add(self, obj, **rights):
-        """rights: pub=/reader=/mgmt= as 'attrs' or ('attrs', 'methods')."""
-        acc = {}
-        for key, role in (("pub", PUBLIC), ("reader", READER), ("mgmt", MANAGEMENT)):
-            spec = rights.get(key)
+    def add(self, obj, pub=None, reader=None, mgmt=None):
+        """Rights per role: 'attrs' (no method access) or ('attrs', 'methods'), or None."""
+        rights = []
+        for spec in (pub, reader, mgmt):
             if spec is None:
+                rights.append(None)
                 continue
             if isinstance(spec, str):
                 spec = (spec, "-" * len(obj.METHODS))
             a, m = spec
             if len(a) != len(obj.ATTRS) or len(m) != len(obj.METHODS):
                 raise ValueError("access spec does not match the class: %r" % (obj,))
-            acc[role] = (_modes(a, _ATTR_MODE), _modes(m, _METHOD_MODE))
-        self.entries.append((obj, acc))
+            key = a + "/" + m
+            r = self._shared.get(key)
+            if r is None:
+                r = self._shared[key] = (_modes(a, _ATTR_MODE), _modes(m, _METHOD_MODE))
+            rights.append(r)
+        self.entries.append((obj, tuple(rights)))
         return obj
+
+    def done(self):
+        """Building finished: drop the build-time cache."""
+        self._shared = None
+
+    @staticmethod
+    def _index(role):
+        return 0 if role == PUBLIC else 1 if role == READER else 2 if role == MANAGEMENT else -1
 
     def lookup(self, role, ln):
         """(obj, (attr_modes, method_modes)) for a logical name visible to role, else None."""
-        for obj, acc in self.entries:
+        i = self._index(role)
+        if i < 0:
+            return None
+        for obj, rights in self.entries:
             if obj.ln == ln:
-                rights = acc.get(role)
-                if rights is None:
-                    return None
-                return obj, rights
+                r = rights[i]
+                return None if r is None else (obj, r)
         return None
 
+    def count(self, role):
+        """How many objects a role sees."""
+        i = self._index(role)
+        n = 0
+        for _obj, rights in self.entries:
+            if i >= 0 and rights[i] is not None:
+                n += 1
+        return n
+
     def visible(self, role):
-        """The objects a role may see, with its rights, in table order."""
-        out = []
-        for obj, acc in self.entries:
-            rights = acc.get(role)
-            if rights is not None:
-                out.append((obj, rights))
-        return out
+        """Iterate (obj, rights) over the objects a role may see, in table order."""
+        i = self._index(role)
+        if i < 0:
+            return
+        for obj, rights in self.entries:
+            if rights[i] is not None:
+                yield obj, rights[i]
 
 
 def _ro(obj):
@@ -124,4 +149,5 @@ def build(clock, identity):
     dev.add(fw, pub="rr", reader="rr", mgmt="rr")
     clk = Clock("0.0.1.0.0.255", clock)
     dev.add(clk, pub=_ro(clk), reader=_ro(clk), mgmt=_ro(clk))
+    dev.done()
     return dev

@@ -74,7 +74,8 @@ DAR_DATA_BLOCK_NUMBER_INVALID = const(19)
 DAR_OTHER_REASON = const(250)
 
 MAX_LIST = const(16)  # most attribute descriptors accepted in one with-list request
-SCRATCH_SIZE = const(512)  # largest single item a value source may write in one step
+SCRATCH_SIZE = const(256)  # largest single item a value source may write in one step
+# (an Association LN object-list element, the largest today, takes about 130 bytes)
 
 
 class RequestError(Exception):
