@@ -107,4 +107,9 @@ def main():
     sys.exit(0)
 
 
-main()
+try:
+    main()
+except Exception as e:  # stdout is for the ready line only: errors go to stderr
+    sys.stderr.write("meter: fatal: ")
+    sys.print_exception(e, sys.stderr)
+    sys.exit(1)
