@@ -20,6 +20,9 @@ for p in (os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"), 
           os.path.join(ROOT, "tools")):
     if p not in sys.path:
         sys.path.insert(0, p)
+# host-side helpers (running_meter, clients) come after the firmware on the path
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 
 def micropython_cmd():
