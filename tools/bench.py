@@ -188,7 +188,7 @@ while link.output_len():
 apdu = bytes.fromhex("E6E600C001C100010000" + "2A0000FF0200")
 frames = []
 for i in range(8):
-    frames.append(frame(((i + 1) %% 8) << 5 | 0x10 | (i << 1), apdu))
+    frames.append(frame(i << 5 | 0x10 | i << 1, apdu))  # N(R) = N(S) = i, P set
 resp = bytes.fromhex("C401C100091000112233445566778899AABBCCDDEEFF")
 t0 = time.ticks_us()
 for i in range(N):
