@@ -9,8 +9,15 @@ An interface class is a Python class with:
   0, *or* return a generator that writes one item per step (long values: object list,
   profile buffer), *or* return a Data-Access-Result (> 0) without writing anything.
 
+* ``set(attr, value, ctx)``: write attribute ``attr`` from a typed A-XDR value
+  ``(tag, value)`` (as ``axdr.Reader.data()`` decodes it); returns a Data-Access-Result;
+* ``action(method, param, w, ctx)``: invoke method ``method`` with the typed parameter (or
+  None); it may write return data (one A-XDR Data) into ``w``; returns an Action-Result
+  (same codes as Data-Access-Result).
+
 ``ctx`` is the association asking (its client SAP, negotiated context); ``ref`` the
-attribute reference with any selective access. Classes never do I/O themselves: values
+attribute reference with any selective access. Access rights are checked by the
+association before any of these is called; the class checks types and values. Classes never do I/O themselves: values
 come from the objects they were given (meter, clock, settings) when the table was built.
 
 RAM: one instance per object; the logical name is a 6-byte bytes object.
@@ -28,6 +35,13 @@ def obis(text):
     if len(parts) != 6:
         raise ValueError("OBIS needs 6 groups: " + text)
     return bytes([int(p) for p in parts])
+
+
+def expect(value, tag):
+    """The plain value of a typed A-XDR value if its tag is ``tag``, else None."""
+    if value is None or value[0] != tag:
+        return None
+    return value[1]
 
 
 def obis_text(ln):
@@ -53,6 +67,21 @@ class CosemObject:
 
     def get_attr(self, attr, w, ctx):
         """Attributes 2..n; subclasses override."""
+        return xdlms.DAR_OBJECT_UNAVAILABLE
+
+    def set(self, attr, value, ctx, ref=None):
+        if ref is not None and ref.selector:
+            return xdlms.DAR_OTHER_REASON
+        if attr == 1:
+            return xdlms.DAR_READ_WRITE_DENIED  # a logical name never changes
+        return self.set_attr(attr, value, ctx)
+
+    def set_attr(self, attr, value, ctx):
+        """Attributes 2..n; subclasses override the writable ones."""
+        return xdlms.DAR_READ_WRITE_DENIED
+
+    def action(self, method, param, w, ctx):
+        """Methods 1..m; subclasses override."""
         return xdlms.DAR_OBJECT_UNAVAILABLE
 
     def __repr__(self):

@@ -46,6 +46,7 @@ IDLE = const(0)
 ASSOCIATED = const(2)
 
 _DATABLOCK_HEADER = const(12)  # C4 02 invoke last(1) block(4) choice(1) length(<=3)
+_LONG_SET_MAX = const(2048)  # largest value accepted through SET datablocks
 
 
 def _len_size(n):
@@ -58,6 +59,8 @@ class Association:
         self.req = xdlms.Request()
         self.pump = xdlms.Pump()
         self._ui = bytearray(32)  # an InitiateResponse for the RLRE
+        self._set_buf = None  # long SET reassembly, allocated on first use
+        self._set_count = 0
         self.reset()
 
     def reset(self):
@@ -72,6 +75,8 @@ class Association:
         self.block_no = 0  # 0: no GET block transfer in progress
         self.block_invoke = 0
         self.pump.reset()
+        self._set_block = 0  # 0: no SET with datablocks in progress
+        self._set_len = 0
 
     @property
     def associated(self):
@@ -102,6 +107,16 @@ class Association:
                     self._not_allowed(w)
                 else:
                     self._get(buf, n, out, w)
+            elif tag == xdlms.SET_REQUEST:
+                if not self.conformance & acse.CONF_SET:
+                    self._not_allowed(w)
+                else:
+                    self._set(buf, n, w)
+            elif tag == xdlms.ACTION_REQUEST:
+                if not self.conformance & acse.CONF_ACTION:
+                    self._not_allowed(w)
+                else:
+                    self._action(buf, n, out, w)
             else:
                 self._abort_block()
                 xdlms.encode_exception(
@@ -173,6 +188,182 @@ class Association:
                 ui = None
         self.reset()
         acse.encode_rlre(w, 0, ui)  # reason: normal
+
+    # ---------------------------------------------------------------- SET
+    def _write(self, ref, value):
+        """Write one attribute with the client's rights; returns a Data-Access-Result."""
+        found = self.device.lookup(self.client, ref.obis)
+        if found is None:
+            return xdlms.DAR_OBJECT_UNDEFINED
+        obj, rights = found
+        if ref.class_id != obj.CLASS_ID:
+            return xdlms.DAR_OBJECT_CLASS_INCONSISTENT
+        a = ref.attr
+        if a < 1 or a > len(obj.ATTRS):
+            return xdlms.DAR_OBJECT_UNAVAILABLE
+        if not rights[0][a - 1] & 2:
+            return xdlms.DAR_READ_WRITE_DENIED
+        try:
+            return obj.set(a, value, self, ref)
+        except (TypeError, ValueError, IndexError):
+            return xdlms.DAR_TYPE_UNMATCHED
+        except Exception:
+            return xdlms.DAR_HARDWARE_FAULT
+
+    def _set(self, buf, n, w):
+        req = self.req
+        xdlms.decode_set(buf, n, req)
+        kind = req.kind
+        if kind != xdlms.SET_DATABLOCK:
+            self._abort_block()  # any new request abandons a transfer in progress
+        w.u8(xdlms.SET_RESPONSE)
+        if kind == xdlms.SET_NORMAL:
+            w.u8(xdlms.SET_NORMAL)
+            w.u8(req.invoke)
+            w.u8(self._write(req.refs[0], req.values[0]))
+        elif kind == xdlms.SET_WITH_LIST:
+            w.u8(xdlms.SET_RESP_WITH_LIST)
+            w.u8(req.invoke)
+            w.length(req.count)
+            for i in range(req.count):
+                w.u8(self._write(req.refs[i], req.values[i]))
+        else:
+            self._set_block_step(buf, req, w)
+
+    def _set_block_step(self, buf, req, w):
+        """SET with datablocks: collect raw-data, then decode and write the value(s)."""
+        kind = req.kind
+        if kind == xdlms.SET_DATABLOCK:
+            if self._set_block == 0:
+                return self._set_block_error(req, xdlms.DAR_NO_LONG_SET_IN_PROGRESS, w)
+            if req.block != self._set_block + 1:
+                self._abort_block()
+                return self._set_block_error(req, xdlms.DAR_DATA_BLOCK_NUMBER_INVALID, w)
+        else:
+            if req.block != 1:
+                return self._set_block_error(req, xdlms.DAR_DATA_BLOCK_NUMBER_INVALID, w)
+            self._set_count = req.count if kind == xdlms.SET_LIST_FIRST_DATABLOCK else 0
+            self._set_len = 0
+            if self._set_buf is None:
+                self._set_buf = bytearray(_LONG_SET_MAX)
+        n = req.raw_end - req.raw_start
+        if self._set_len + n > len(self._set_buf):
+            self._abort_block()
+            return self._set_block_error(req, xdlms.DAR_LONG_SET_ABORTED, w)
+        dst = self._set_buf
+        base = self._set_len
+        for i in range(n):
+            dst[base + i] = buf[req.raw_start + i]
+        self._set_len = base + n
+        self._set_block = req.block
+        if not req.last:
+            w.u8(xdlms.SET_RESP_DATABLOCK)
+            w.u8(req.invoke)
+            w.u32(req.block)
+            return None
+        # last block: the whole value (or list of values) is here
+        count = self._set_count
+        r = axdr.Reader(self._set_buf, 0, self._set_len)
+        results = []
+        try:
+            if count == 0:
+                value = r.data()
+                if r.remaining():
+                    raise axdr.DecodeError()
+                results.append(self._write(self.req.refs[0], value))
+            else:
+                if r.length() != count:
+                    raise axdr.DecodeError()
+                for i in range(count):
+                    results.append(self._write(self.req.refs[i], r.data()))
+                if r.remaining():
+                    raise axdr.DecodeError()
+        except axdr.DecodeError:
+            results = [xdlms.DAR_TYPE_UNMATCHED] * (count or 1)
+        block = req.block
+        self._abort_block()
+        if count == 0:
+            w.u8(xdlms.SET_RESP_LAST_DATABLOCK)
+            w.u8(req.invoke)
+            w.u8(results[0])
+        else:
+            w.u8(xdlms.SET_RESP_LAST_DATABLOCK_LIST)
+            w.u8(req.invoke)
+            w.length(count)
+            for dar in results:
+                w.u8(dar)
+        w.u32(block)
+        return None
+
+    def _set_block_error(self, req, dar, w):
+        """Set-Response-Last-Datablock carrying the failure: the transfer is over."""
+        w.u8(xdlms.SET_RESP_LAST_DATABLOCK)
+        w.u8(req.invoke)
+        w.u8(dar)
+        w.u32(req.block)
+
+    # ---------------------------------------------------------------- ACTION
+    def _invoke(self, ref, param, sw):
+        """Invoke one method with the client's rights; return data goes into sw."""
+        found = self.device.lookup(self.client, ref.obis)
+        if found is None:
+            return xdlms.DAR_OBJECT_UNDEFINED
+        obj, rights = found
+        if ref.class_id != obj.CLASS_ID:
+            return xdlms.DAR_OBJECT_CLASS_INCONSISTENT
+        m = ref.attr
+        if m < 1 or m > len(obj.METHODS):
+            return xdlms.DAR_OBJECT_UNAVAILABLE
+        if not rights[1][m - 1]:
+            return xdlms.DAR_READ_WRITE_DENIED
+        mark = sw.pos
+        try:
+            res = obj.action(m, param, sw, self)
+        except axdr.BufferFull:
+            res = xdlms.DAR_OTHER_REASON
+        except (TypeError, ValueError, IndexError):
+            res = xdlms.DAR_TYPE_UNMATCHED
+        except Exception:
+            res = xdlms.DAR_HARDWARE_FAULT
+        if res:
+            sw.pos = mark
+        return res
+
+    def _action_result(self, w, ref, param):
+        """Action-Response-With-Optional-Data for one method."""
+        sw = self.pump.reset()
+        res = self._invoke(ref, param, sw)
+        w.u8(res)
+        if sw.pos:
+            w.u8(1)  # return-parameters present
+            w.u8(0)  # Get-Data-Result: data
+            w.raw(self.pump.scratch, 0, sw.pos)
+        else:
+            w.u8(0)
+
+    def _action(self, buf, n, out, w):
+        req = self.req
+        xdlms.decode_action(buf, n, req)
+        self._abort_block()
+        w.u8(xdlms.ACTION_RESPONSE)
+        if req.kind == xdlms.ACTION_NORMAL:
+            w.u8(xdlms.ACTION_NORMAL)
+            w.u8(req.invoke)
+            self._action_result(w, req.refs[0], req.values[0])
+        elif req.kind == xdlms.ACTION_WITH_LIST:
+            w.u8(xdlms.ACTION_WITH_LIST)
+            w.u8(req.invoke)
+            w.length(req.count)
+            for i in range(req.count):
+                self._action_result(w, req.refs[i], req.values[i])
+        else:  # next-pblock: no long action response is ever in progress here
+            w.u8(2)  # Action-Response-With-Pblock
+            w.u8(req.invoke)
+            w.u8(1)  # last-block
+            w.u32(req.block)
+            w.u8(1)  # data-access-result
+            w.u8(xdlms.DAR_NO_LONG_GET_IN_PROGRESS)  # 16: no-long-action-in-progress
+        self.pump.reset()
 
     # ---------------------------------------------------------------- GET
     def _limit(self, out):

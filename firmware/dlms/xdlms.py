@@ -39,6 +39,23 @@ SET_RESPONSE = const(0xC5)
 ACTION_RESPONSE = const(0xC7)
 EXCEPTION_RESPONSE = const(0xD8)
 
+# SET-Request choices (SET-Response: 1 normal, 2 datablock, 3 last-datablock,
+# 4 last-datablock-with-list, 5 with-list)
+SET_NORMAL = const(1)
+SET_FIRST_DATABLOCK = const(2)
+SET_DATABLOCK = const(3)
+SET_WITH_LIST = const(4)
+SET_LIST_FIRST_DATABLOCK = const(5)
+SET_RESP_DATABLOCK = const(2)
+SET_RESP_LAST_DATABLOCK = const(3)
+SET_RESP_LAST_DATABLOCK_LIST = const(4)
+SET_RESP_WITH_LIST = const(5)
+
+# ACTION-Request choices (ACTION-Response: 1 normal, 2 with-pblock, 3 with-list)
+ACTION_NORMAL = const(1)
+ACTION_NEXT_PBLOCK = const(2)
+ACTION_WITH_LIST = const(3)
+
 # GET-Request / GET-Response choices
 GET_NORMAL = const(1)
 GET_NEXT = const(2)
@@ -94,12 +111,16 @@ class AttrRef:
 
 
 class Request:
-    """A decoded GET request. Reused from one request to the next."""
+    """A decoded GET, SET or ACTION request. Reused from one request to the next."""
 
     def __init__(self):
-        self.kind = 0  # GET_NORMAL / GET_NEXT / GET_WITH_LIST
+        self.kind = 0  # the request's choice (GET_NORMAL, SET_WITH_LIST, ...)
         self.invoke = 0  # invoke-id-and-priority byte, echoed in the response
-        self.block = 0  # GET_NEXT: block number acknowledged by the client
+        self.block = 0  # GET_NEXT: block acknowledged; SET datablocks: this block's number
+        self.last = False  # SET datablocks: last-block
+        self.raw_start = 0  # SET datablocks: raw-data in the request buffer
+        self.raw_end = 0
+        self.values = []  # SET / ACTION: typed values (None: ACTION without parameters)
         self.count = 0  # number of refs in use
         self.refs = [AttrRef()]  # grows (up to MAX_LIST) the first time a longer list comes
 
@@ -156,6 +177,122 @@ def decode_get(buf, n, req):
             raise RequestError()
         if r.remaining():
             raise RequestError()  # trailing bytes: not a well-formed APDU
+    except axdr.DecodeError:
+        raise RequestError()
+
+
+def _read_block_sa(r, req):
+    """DataBlock-SA ::= SEQUENCE { last-block BOOLEAN, block-number Unsigned32,
+    raw-data OCTET STRING } (the octet string is left in the request buffer)."""
+    last = r.u8()
+    if last > 1:
+        raise RequestError()
+    req.last = last == 1
+    req.block = r.u32()
+    n = r.length()
+    req.raw_start = r.pos
+    r.raw(n)
+    req.raw_end = r.pos
+
+
+def _read_refs(r, req, method):
+    count = r.length()
+    if count == 0 or count > MAX_LIST:
+        raise RequestError()
+    for i in range(count):
+        if method:
+            _read_method_ref(r, req.ref(i))
+        else:
+            _read_attr_ref(r, req.ref(i))
+    req.count = count
+    return count
+
+
+def _read_method_ref(r, ref):
+    """cosem-method-descriptor ::= class-id, instance-id octet-string(6), method-id integer."""
+    ref.class_id = r.u16()
+    obis = r.raw(6)
+    for i in range(6):
+        ref.obis[i] = obis[i]
+    a = r.u8()
+    ref.attr = a - 256 if a > 127 else a
+    ref.selector = 0
+    ref.selection = None
+
+
+def decode_set(buf, n, req):
+    """Decode SET-Request buf[0:n] into req (values decoded; datablocks left raw)."""
+    try:
+        r = axdr.Reader(buf, 0, n)
+        if r.u8() != SET_REQUEST:
+            raise RequestError()
+        kind = r.u8()
+        req.kind = kind
+        req.invoke = r.u8()
+        values = req.values
+        del values[:]
+        if kind == SET_NORMAL:
+            _read_attr_ref(r, req.ref(0))
+            req.count = 1
+            values.append(r.data())
+        elif kind == SET_FIRST_DATABLOCK:
+            _read_attr_ref(r, req.ref(0))
+            req.count = 1
+            _read_block_sa(r, req)
+        elif kind == SET_DATABLOCK:
+            req.count = 0
+            _read_block_sa(r, req)
+        elif kind == SET_WITH_LIST:
+            count = _read_refs(r, req, False)
+            if r.length() != count:
+                raise RequestError()
+            for _ in range(count):
+                values.append(r.data())
+        elif kind == SET_LIST_FIRST_DATABLOCK:
+            _read_refs(r, req, False)
+            _read_block_sa(r, req)
+        else:
+            raise RequestError()
+        if r.remaining():
+            raise RequestError()
+    except axdr.DecodeError:
+        raise RequestError()
+
+
+def decode_action(buf, n, req):
+    """Decode ACTION-Request buf[0:n] (normal, next-pblock, with-list) into req."""
+    try:
+        r = axdr.Reader(buf, 0, n)
+        if r.u8() != ACTION_REQUEST:
+            raise RequestError()
+        kind = r.u8()
+        req.kind = kind
+        req.invoke = r.u8()
+        values = req.values
+        del values[:]
+        if kind == ACTION_NORMAL:
+            _read_method_ref(r, req.ref(0))
+            req.count = 1
+            present = r.u8()
+            if present == 1:
+                values.append(r.data())
+            elif present == 0:
+                values.append(None)
+            else:
+                raise RequestError()
+        elif kind == ACTION_NEXT_PBLOCK:
+            req.block = r.u32()
+            req.count = 0
+        elif kind == ACTION_WITH_LIST:
+            count = _read_refs(r, req, True)
+            if r.length() != count:
+                raise RequestError()
+            for _ in range(count):
+                values.append(r.data())
+        else:
+            raise RequestError()
+        if r.remaining():
+            raise RequestError()
     except axdr.DecodeError:
         raise RequestError()
 
