@@ -35,7 +35,7 @@ import pytest
 
 warnings.simplefilter("ignore")
 
-from dlms import acse, axdr  # noqa: E402
+from dlms import acse, axdr, axdr_tools  # noqa: E402
 
 dlms_data = pytest.importorskip("dlms_cosem.dlms_data")
 from dlms_cosem import utils  # noqa: E402
@@ -198,7 +198,7 @@ def test_date_time_with_dlms_cosem():
         h, mi, s = RND.randint(0, 23), RND.randint(0, 59), RND.randint(0, 59)
         hs = RND.randint(0, 99)
         dev = RND.choice([0, -60, -120, 60, 330])
-        b12 = axdr.date_time_bytes(y, mo, d, h, mi, s, hs, dev, 0)
+        b12 = axdr_tools.date_time_bytes(y, mo, d, h, mi, s, hs, dev, 0)
         assert b12[4] == datetime.date(y, mo, d).isoweekday()
         dt, _status = utils.parse_as_dlms_data(enc((axdr.DATE_TIME, b12)))
         # the Blue Book deviation is UTC minus local time: dlms-cosem's tz offset is -dev

@@ -73,16 +73,20 @@ except ImportError:  # CPython
 from dlms import axdr, ber
 from dlms.axdr import DecodeError
 
+# Public constants are those other modules and callers use; the others are _private consts,
+# kept here as the reference list of the standard's values: on MicroPython they are folded
+# into the code and cost no RAM (a public name costs a global slot and its name string).
+
 # APDU tags (ACSE: [APPLICATION n] constructed; xDLMS: A-XDR CHOICE index)
-AARQ = const(0x60)
-AARE = const(0x61)
-RLRQ = const(0x62)
-RLRE = const(0x63)
+_AARQ = const(0x60)
+_AARE = const(0x61)
+_RLRQ = const(0x62)
+_RLRE = const(0x63)
 INITIATE_REQUEST = const(0x01)
-INITIATE_RESPONSE = const(0x08)
-CONFIRMED_SERVICE_ERROR = const(0x0E)
-GLO_INITIATE_REQUEST = const(0x21)
-GLO_INITIATE_RESPONSE = const(0x28)
+_INITIATE_RESPONSE = const(0x08)
+_CONFIRMED_SERVICE_ERROR = const(0x0E)
+_GLO_INITIATE_REQUEST = const(0x21)
+_GLO_INITIATE_RESPONSE = const(0x28)
 
 # application-context-name 2.16.756.5.8.1.x (last arc)
 CTX_LN = const(1)
@@ -101,59 +105,59 @@ MECH_HLS_SHA256 = const(6)
 MECH_HLS_ECDSA = const(7)
 
 # AARE result and result-source-diagnostic
-RESULT_ACCEPTED = const(0)
+_RESULT_ACCEPTED = const(0)
 RESULT_REJECTED_PERMANENT = const(1)
-RESULT_REJECTED_TRANSIENT = const(2)
+_RESULT_REJECTED_TRANSIENT = const(2)
 SOURCE_USER = const(1)  # acse-service-user [1]
 SOURCE_PROVIDER = const(2)  # acse-service-provider [2]
-DIAG_NULL = const(0)
+_DIAG_NULL = const(0)
 DIAG_NO_REASON = const(1)
-DIAG_CONTEXT_NOT_SUPPORTED = const(2)  # user; for the provider: no-common-acse-version
+_DIAG_CONTEXT_NOT_SUPPORTED = const(2)  # user; for the provider: no-common-acse-version
 DIAG_CALLING_AP_TITLE_NOT_RECOGNISED = const(3)
 DIAG_MECHANISM_NOT_RECOGNISED = const(11)
 DIAG_MECHANISM_REQUIRED = const(12)
 DIAG_AUTHENTICATION_FAILURE = const(13)
-DIAG_AUTHENTICATION_REQUIRED = const(14)
-DIAG_NO_COMMON_ACSE_VERSION = const(2)  # acse-service-provider
+_DIAG_AUTHENTICATION_REQUIRED = const(14)
+_DIAG_NO_COMMON_ACSE_VERSION = const(2)  # acse-service-provider
 
 # ConfirmedServiceError ::= CHOICE { initiateError [1] ServiceError, ... };
 # ServiceError ::= CHOICE { ..., initiate [6] ENUMERATED {...}, ... }
-CSE_INITIATE_ERROR = const(1)
+_CSE_INITIATE_ERROR = const(1)
 SERVICE_ERROR_INITIATE = const(6)
 INITIATE_OTHER = const(0)
-INITIATE_DLMS_VERSION_TOO_LOW = const(1)
-INITIATE_INCOMPATIBLE_CONFORMANCE = const(2)
-INITIATE_PDU_SIZE_TOO_SHORT = const(3)
-INITIATE_REFUSED_BY_VDE_HANDLER = const(4)
+_INITIATE_DLMS_VERSION_TOO_LOW = const(1)
+_INITIATE_INCOMPATIBLE_CONFORMANCE = const(2)
+_INITIATE_PDU_SIZE_TOO_SHORT = const(3)
+_INITIATE_REFUSED_BY_VDE_HANDLER = const(4)
 
 # RLRQ / RLRE reasons
-RELEASE_NORMAL = const(0)
-RELEASE_URGENT = const(1)  # RLRQ; for RLRE 1 = not-finished
-RELEASE_USER_DEFINED = const(30)
+_RELEASE_NORMAL = const(0)
+_RELEASE_URGENT = const(1)  # RLRQ; for RLRE 1 = not-finished
+_RELEASE_USER_DEFINED = const(30)
 
-DLMS_VERSION = const(6)
-VAA_NAME_LN = const(0x0007)
-VAA_NAME_SN = const(0xFA00)
+_DLMS_VERSION = const(6)
+_VAA_NAME_LN = const(0x0007)
+_VAA_NAME_SN = const(0xFA00)
 
 # Conformance block (Green Book, [APPLICATION 31] BIT STRING (SIZE(24)), LN referencing).
 # Bit n of the standard is the mask 1 << (23 - n) over the 24-bit value.
 CONF_GENERAL_PROTECTION = const(1 << 22)  # bit 1
-CONF_GENERAL_BLOCK_TRANSFER = const(1 << 21)  # bit 2
-CONF_READ = const(1 << 20)  # bit 3 (SN)
-CONF_WRITE = const(1 << 19)  # bit 4 (SN)
-CONF_UNCONFIRMED_WRITE = const(1 << 18)  # bit 5 (SN)
-CONF_DELTA_VALUE_ENCODING = const(1 << 17)  # bit 6
-CONF_ATTRIBUTE0_WITH_SET = const(1 << 15)  # bit 8
+_CONF_GENERAL_BLOCK_TRANSFER = const(1 << 21)  # bit 2
+_CONF_READ = const(1 << 20)  # bit 3 (SN)
+_CONF_WRITE = const(1 << 19)  # bit 4 (SN)
+_CONF_UNCONFIRMED_WRITE = const(1 << 18)  # bit 5 (SN)
+_CONF_DELTA_VALUE_ENCODING = const(1 << 17)  # bit 6
+_CONF_ATTRIBUTE0_WITH_SET = const(1 << 15)  # bit 8
 CONF_PRIORITY_MGMT = const(1 << 14)  # bit 9
-CONF_ATTRIBUTE0_WITH_GET = const(1 << 13)  # bit 10
+_CONF_ATTRIBUTE0_WITH_GET = const(1 << 13)  # bit 10
 CONF_BLOCK_TRANSFER_WITH_GET = const(1 << 12)  # bit 11 (or read)
 CONF_BLOCK_TRANSFER_WITH_SET = const(1 << 11)  # bit 12 (or write)
-CONF_BLOCK_TRANSFER_WITH_ACTION = const(1 << 10)  # bit 13
+_CONF_BLOCK_TRANSFER_WITH_ACTION = const(1 << 10)  # bit 13
 CONF_MULTIPLE_REFERENCES = const(1 << 9)  # bit 14
-CONF_INFORMATION_REPORT = const(1 << 8)  # bit 15 (SN)
-CONF_DATA_NOTIFICATION = const(1 << 7)  # bit 16
-CONF_ACCESS = const(1 << 6)  # bit 17
-CONF_PARAMETERIZED_ACCESS = const(1 << 5)  # bit 18 (SN)
+_CONF_INFORMATION_REPORT = const(1 << 8)  # bit 15 (SN)
+_CONF_DATA_NOTIFICATION = const(1 << 7)  # bit 16
+_CONF_ACCESS = const(1 << 6)  # bit 17
+_CONF_PARAMETERIZED_ACCESS = const(1 << 5)  # bit 18 (SN)
 CONF_GET = const(1 << 4)  # bit 19
 CONF_SET = const(1 << 3)  # bit 20
 CONF_SELECTIVE_ACCESS = const(1 << 2)  # bit 21
@@ -230,18 +234,18 @@ def parse_aarq(buf, start, end):
     Fields may come in any order; a repeated field is malformed; unknown context-specific
     fields (called-AP-title, implementation-information, ...) are skipped."""
     tag, p, e = ber.read_tlv(buf, start, end)
-    if tag != AARQ or e != end:
-        raise DecodeError("not an AARQ")
+    if tag != _AARQ or e != end:
+        raise DecodeError("not AARQ")
     a = Aarq()
     seen = 0
     while p < e:
         tag, cs, ce = ber.read_tlv(buf, p, e)
         p = ce
         if tag > 0xFF or tag & 0xC0 != 0x80:
-            raise DecodeError("unexpected field")
+            raise DecodeError("bad field")
         bit = 1 << (tag & 0x1F)
         if seen & bit:
-            raise DecodeError("repeated field")
+            raise DecodeError("repeated")
         seen |= bit
         if tag == 0x80:  # protocol-version [0] IMPLICIT BIT STRING {version1 (0)}
             a.acse_version1 = ce - cs >= 2 and buf[cs + 1] & 0x80 != 0
@@ -260,21 +264,21 @@ def parse_aarq(buf, start, end):
             a.calling_ae_invocation_id = ber.read_uint(buf, s, x)
         elif tag == 0x8A:  # sender-acse-requirements [10] IMPLICIT BIT STRING {authentication (0)}
             if ce - cs < 1:
-                raise DecodeError("bad bit string")
+                raise DecodeError("bad bits")  # bad bit string
             a.sender_acse_requirements = 1 if ce - cs >= 2 and buf[cs + 1] & 0x80 else 0
         elif tag == 0x8B:  # mechanism-name [11] IMPLICIT OBJECT IDENTIFIER
             a.mechanism = _dlms_oid(buf, cs, ce, _OID_MECHANISM)
         elif tag == 0xAC:  # calling-authentication-value [12] { charstring [0] ... }
             t, s, x = ber.read_tlv(buf, cs, ce)
             if x != ce:
-                raise DecodeError("bad authentication value")
+                raise DecodeError("bad auth")  # bad authentication value
             # only the GraphicString choice [0] is used by DLMS; others count as absent
             a.auth_value = bytes(buf[s:x]) if t == 0x80 else None
         elif tag == 0xBE:  # user-information [30] { OCTET STRING (xDLMS APDU) }
             s, x = ber.read_inner(buf, cs, ce, 0x04)
             a.user_info = memoryview(buf)[s:x]
         elif tag & 0x1F in (0, 1, 6, 7, 8, 9, 10, 11, 12, 30):
-            raise DecodeError("field with the wrong form")  # e.g. 81 instead of A1
+            raise DecodeError("bad form")  # e.g. 81 instead of A1
     return a
 
 
@@ -311,7 +315,7 @@ def parse_initiate_request(buf, start, end):
     ir.conformance = _conformance(r)
     ir.max_pdu = r.u16()
     if r.remaining():
-        raise DecodeError("trailing bytes")
+        raise DecodeError("trailing")
     return ir
 
 
@@ -319,28 +323,28 @@ def _flag(r):
     """A-XDR OPTIONAL/DEFAULT usage flag: 00 absent, 01 present."""
     f = r.u8()
     if f > 1:
-        raise DecodeError("bad usage flag")
+        raise DecodeError("bad flag")  # bad usage flag
     return f
 
 
 def _conformance(r):
     if r.u8() != 0x5F or r.u8() != 0x1F or r.u8() != 4 or r.u8() > 7:
-        raise DecodeError("bad conformance")
+        raise DecodeError("bad conf")
     b = r.raw(3)
     return (b[0] << 16) | (b[1] << 8) | b[2]
 
 
-def encode_initiate_response(w, conformance, max_pdu, qos=None, vaa_name=VAA_NAME_LN):
+def encode_initiate_response(w, conformance, max_pdu, qos=None, vaa_name=_VAA_NAME_LN):
     """08 | qos OPTIONAL | 06 | 5F 1F 04 00 conformance(3) | server max PDU u16 | vaa-name."""
     if not 0 <= conformance <= 0xFFFFFF:
-        raise ValueError("conformance is 24 bits")
-    w.u8(INITIATE_RESPONSE)
+        raise ValueError("bad conf")  # conformance is 24 bits
+    w.u8(_INITIATE_RESPONSE)
     if qos is None:
         w.u8(0)
     else:
         w.u8(1)
         w.u8(qos & 0xFF)
-    w.u8(DLMS_VERSION)
+    w.u8(_DLMS_VERSION)
     w.u8(0x5F)
     w.u8(0x1F)
     w.u8(4)
@@ -354,7 +358,7 @@ def encode_initiate_response(w, conformance, max_pdu, qos=None, vaa_name=VAA_NAM
 
 def encode_confirmed_service_error(w, service, error_class, error_code):
     """0E | service (1 = initiateError) | ServiceError choice (6 = initiate) | code."""
-    w.u8(CONFIRMED_SERVICE_ERROR)
+    w.u8(_CONFIRMED_SERVICE_ERROR)
     w.u8(service)
     w.u8(error_class)
     w.u8(error_code)
@@ -364,7 +368,7 @@ def encode_confirmed_service_error(w, service, error_class, error_code):
 def _oid(w, tag, kind, arc):
     """tag | 07 | 60 85 74 05 08 kind arc (no wrapping: mechanism-name is IMPLICIT)."""
     if not 0 <= arc <= 0x7F:
-        raise ValueError("bad OID arc")
+        raise ValueError("bad arc")
     w.u8(tag)
     w.u8(7)
     w.raw(_OID_DLMS)
@@ -388,8 +392,8 @@ def encode_aare(
     carries responder-acse-requirements (authentication) and mechanism-name;
     ``responding_auth_value`` is the StoC challenge."""
     if diag_source != SOURCE_USER and diag_source != SOURCE_PROVIDER:
-        raise ValueError("bad diagnostic source")
-    top = ber.start(w, AARE)
+        raise ValueError("bad source")  # bad diagnostic source
+    top = ber.start(w, _AARE)
     w.u8(0xA1)  # application-context-name [1]
     w.u8(9)
     _oid(w, 0x06, _OID_CONTEXT, application_context)
@@ -436,13 +440,13 @@ class Policy:
         min_pdu=64,
     ):
         if not MECH_NONE <= mechanism <= MECH_HLS_ECDSA:
-            raise ValueError("unknown mechanism")
+            raise ValueError("mechanism")  # unknown mechanism
         if mechanism == MECH_LLS and not secret:
-            raise ValueError("LLS needs a secret")
+            raise ValueError("no secret")  # LLS needs a secret
         if not CTX_LN <= app_context <= CTX_SN_CIPHERED:
-            raise ValueError("unknown application context")
+            raise ValueError("bad ctx")  # unknown application context
         if not 0 <= conformance <= 0xFFFFFF or not 0 < max_pdu <= 0xFFFF:
-            raise ValueError("bad conformance or PDU size")
+            raise ValueError("bad limits")  # bad conformance or PDU size
         self.mechanism = mechanism
         self.secret = secret  # LLS password (bytes); unused for HLS (keys live elsewhere)
         self.app_context = app_context
@@ -455,9 +459,9 @@ class Decision:
     """The outcome of evaluate(); respond() turns it into an AARE."""
 
     def __init__(self):
-        self.result = RESULT_ACCEPTED
+        self.result = _RESULT_ACCEPTED
         self.diag_source = SOURCE_USER
-        self.diagnostic = DIAG_NULL
+        self.diagnostic = _DIAG_NULL
         self.error = None  # (error_class, error_code): ConfirmedServiceError in user-info
         self.conformance = 0  # negotiated: proposed & supported
         self.client_max_pdu = 0  # what the server may send (0 in the request -> 65535)
@@ -466,15 +470,15 @@ class Decision:
     @property
     def accepted(self):
         """True when the association is established now (no HLS pass pending)."""
-        return self.result == RESULT_ACCEPTED and not self.auth_pending
+        return self.result == _RESULT_ACCEPTED and not self.auth_pending
 
 
 def _acse(aarq, policy):
     """ACSE part of the decision -> (source, diagnostic, hls_pending); diagnostic 0 = ok."""
     if not aarq.acse_version1:
-        return SOURCE_PROVIDER, DIAG_NO_COMMON_ACSE_VERSION, False
+        return SOURCE_PROVIDER, _DIAG_NO_COMMON_ACSE_VERSION, False
     if aarq.application_context != policy.app_context:
-        return SOURCE_USER, DIAG_CONTEXT_NOT_SUPPORTED, False
+        return SOURCE_USER, _DIAG_CONTEXT_NOT_SUPPORTED, False
     if _ciphered(policy.app_context):
         title = aarq.calling_ap_title
         if title is None or len(title) != 8:
@@ -483,7 +487,7 @@ def _acse(aarq, policy):
     if policy.mechanism == MECH_NONE:
         if m is not None and m != MECH_NONE:
             return SOURCE_USER, DIAG_MECHANISM_NOT_RECOGNISED, False
-        return SOURCE_USER, DIAG_NULL, False
+        return SOURCE_USER, _DIAG_NULL, False
     if m is None:
         return SOURCE_USER, DIAG_MECHANISM_REQUIRED, False
     if m != policy.mechanism:
@@ -492,10 +496,10 @@ def _acse(aarq, policy):
     if policy.mechanism == MECH_LLS:
         if v is None or not _same(v, policy.secret):
             return SOURCE_USER, DIAG_AUTHENTICATION_FAILURE, False
-        return SOURCE_USER, DIAG_NULL, False
+        return SOURCE_USER, _DIAG_NULL, False
     if v is None or not 8 <= len(v) <= 64:
         return SOURCE_USER, DIAG_AUTHENTICATION_FAILURE, False
-    return SOURCE_USER, DIAG_NULL, True
+    return SOURCE_USER, _DIAG_NULL, True
 
 
 def evaluate(aarq, policy, initiate):
@@ -505,21 +509,21 @@ def evaluate(aarq, policy, initiate):
     code = -1
     if initiate is None:
         code = INITIATE_OTHER
-    elif initiate.dlms_version < DLMS_VERSION:
-        code = INITIATE_DLMS_VERSION_TOO_LOW
+    elif initiate.dlms_version < _DLMS_VERSION:
+        code = _INITIATE_DLMS_VERSION_TOO_LOW
     else:
         d.conformance = initiate.conformance & policy.conformance
         d.client_max_pdu = initiate.max_pdu or 0xFFFF
         if initiate.dedicated_key is not None and not _ciphered(policy.app_context):
             code = INITIATE_OTHER
         elif d.conformance == 0:
-            code = INITIATE_INCOMPATIBLE_CONFORMANCE
+            code = _INITIATE_INCOMPATIBLE_CONFORMANCE
         elif d.client_max_pdu < policy.min_pdu:
-            code = INITIATE_PDU_SIZE_TOO_SHORT
+            code = _INITIATE_PDU_SIZE_TOO_SHORT
     if code >= 0:
         d.error = (SERVICE_ERROR_INITIATE, code)
     source, diag, pending = _acse(aarq, policy)
-    if diag != DIAG_NULL:
+    if diag != _DIAG_NULL:
         d.result = RESULT_REJECTED_PERMANENT
         d.diag_source = source
         d.diagnostic = diag
@@ -527,7 +531,7 @@ def evaluate(aarq, policy, initiate):
         d.result = RESULT_REJECTED_PERMANENT
         d.diagnostic = DIAG_NO_REASON
     elif pending:
-        d.diagnostic = DIAG_AUTHENTICATION_REQUIRED
+        d.diagnostic = _DIAG_AUTHENTICATION_REQUIRED
         d.auth_pending = True
     return d
 
@@ -536,7 +540,8 @@ def encode_user_info(w, decision, policy):
     """The plain xDLMS answer for a decision: ConfirmedServiceError when ``error`` is set,
     else InitiateResponse. (In a ciphered context the caller ciphers these bytes.)"""
     if decision.error is not None:
-        encode_confirmed_service_error(w, CSE_INITIATE_ERROR, decision.error[0], decision.error[1])
+        err = decision.error
+        encode_confirmed_service_error(w, _CSE_INITIATE_ERROR, err[0], err[1])
     else:
         encode_initiate_response(w, decision.conformance, policy.max_pdu)
 
@@ -555,7 +560,7 @@ def respond(w, aarq, decision, policy, stoc=None, user_info=None, responding_ap_
     mechanism = None
     if decision.auth_pending:
         if stoc is None:
-            raise ValueError("HLS pending needs the StoC challenge")
+            raise ValueError("no StoC")  # HLS pending needs the StoC challenge
         mechanism = policy.mechanism
     else:
         stoc = None
@@ -577,8 +582,8 @@ def parse_rlrq(buf, start, end):
     """RLRQ in buf[start:end] -> (reason or None, user_info memoryview or None).
     DecodeError when malformed."""
     tag, p, e = ber.read_tlv(buf, start, end)
-    if tag != RLRQ or e != end:
-        raise DecodeError("not an RLRQ")
+    if tag != _RLRQ or e != end:
+        raise DecodeError("not RLRQ")
     reason = None
     user_info = None
     seen = 0
@@ -586,10 +591,10 @@ def parse_rlrq(buf, start, end):
         tag, cs, ce = ber.read_tlv(buf, p, e)
         p = ce
         if tag > 0xFF or tag & 0xC0 != 0x80:
-            raise DecodeError("unexpected field")
+            raise DecodeError("bad field")
         bit = 1 << (tag & 0x1F)
         if seen & bit:
-            raise DecodeError("repeated field")
+            raise DecodeError("repeated")
         seen |= bit
         if tag == 0x80:  # reason [0] IMPLICIT Release-request-reason (INTEGER)
             reason = ber.read_uint(buf, cs, ce)
@@ -597,13 +602,13 @@ def parse_rlrq(buf, start, end):
             s, x = ber.read_inner(buf, cs, ce, 0x04)
             user_info = memoryview(buf)[s:x]
         elif tag & 0x1F in (0, 30):
-            raise DecodeError("field with the wrong form")
+            raise DecodeError("bad form")  # field with the wrong form
     return reason, user_info
 
 
 def encode_rlre(w, reason=None, user_info=None):
     """63 | len | [80 01 reason] | [BE len 04 len user-info]."""
-    top = ber.start(w, RLRE)
+    top = ber.start(w, _RLRE)
     if reason is not None:
         ber.small_int(w, 0x80, reason)
     if user_info is not None:

@@ -15,10 +15,13 @@ Two classes:
   ``ValueError`` (never a silent wrap). ``pos`` is the number of bytes written when started
   at 0.
 * ``Reader`` walks a bytes/bytearray/memoryview with an offset and never copies except
-  when asked for a value (``data()`` returns ``bytes`` for strings; the typed readers
-  return memoryviews). Decoding never trusts a length: every length and count is checked
-  against the bytes that remain before use, nesting is bounded by ``MAX_DEPTH``, and any
-  malformed input raises ``DecodeError`` -- never IndexError, struct.error or a hang.
+  when asked for a value (``data()`` returns a typed value, with ``bytes`` for strings;
+  ``raw(n)`` returns a memoryview). One field of a known type is read with ``expect(tag)``
+  followed by the untagged readers (``u8``, ``u16``, ``u32``, ``length``, ``raw``); every
+  other value with ``data()``. Decoding never trusts a length: every length and count is
+  checked against the bytes that remain before use, nesting is bounded (16 levels of arrays,
+  structures and compact-array descriptions), and any malformed input raises
+  ``DecodeError`` -- never IndexError, struct.error or a hang.
 
 A *typed value* is a plain tuple ``(tag, value)`` (no per-value objects):
 
@@ -42,6 +45,9 @@ make the element count undefined and let a few bytes describe billions of elemen
 
 RAM: nothing at module level except constants; a Writer or Reader holds its buffer
 reference, two ints and (Reader) one memoryview. ``data()`` allocates the decoded value.
+The module is kept small because a board holds its code in RAM: the COSEM date-time helpers
+(``date_time_bytes``, ``parse_date_time``, ``day_of_week``) live in ``axdr_tools``, and the
+Reader has no per-type methods (``data()`` decodes every type).
 """
 
 try:
@@ -81,7 +87,7 @@ DATE = const(26)
 TIME = const(27)
 DONT_CARE = const(255)
 
-MAX_DEPTH = const(16)  # most nested arrays/structures (and compact-array descriptions)
+_MAX_DEPTH = const(16)  # most nested arrays/structures (and compact-array descriptions)
 
 # Content size per tag, indexed by tag 0..27 (DONT_CARE handled apart):
 # 0..12 = fixed size in bytes, _VAR = length-prefixed octets, _BITS = bit-string,
@@ -94,33 +100,6 @@ _SIZE = (
     b"\x00\xfe\xfe\x01\xfc\x04\x04\xff\xff\xfd\xfd\xff\xfd\x01"
     b"\xff\x01\x02\x01\x02\xfe\x08\x08\x01\x04\x08\x0c\x05\x04"
 )
-# struct format and value range per numeric tag (content only)
-_FMT = {
-    DOUBLE_LONG: ">i",
-    DOUBLE_LONG_UNSIGNED: ">I",
-    BCD: ">B",
-    INTEGER: ">b",
-    LONG: ">h",
-    UNSIGNED: ">B",
-    LONG_UNSIGNED: ">H",
-    LONG64: ">q",
-    LONG64_UNSIGNED: ">Q",
-    ENUM: ">B",
-    FLOAT32: ">f",
-    FLOAT64: ">d",
-}
-_RANGE = {
-    DOUBLE_LONG: (-0x80000000, 0x7FFFFFFF),
-    DOUBLE_LONG_UNSIGNED: (0, 0xFFFFFFFF),
-    BCD: (0, 0xFF),
-    INTEGER: (-0x80, 0x7F),
-    LONG: (-0x8000, 0x7FFF),
-    UNSIGNED: (0, 0xFF),
-    LONG_UNSIGNED: (0, 0xFFFF),
-    LONG64: (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
-    LONG64_UNSIGNED: (0, 0xFFFFFFFFFFFFFFFF),
-    ENUM: (0, 0xFF),
-}
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -133,9 +112,43 @@ class BufferFull(Exception):
     """The caller's buffer has no room for the value being written."""
 
 
-def _range(v, lo, hi):
-    if not lo <= v <= hi:
-        raise ValueError("value out of range")
+def _check(tag, v):
+    """ValueError unless v is in the range of integer tag (enum and bcd: 0..255). The bounds
+    are literals, so checking even a long int allocates nothing."""
+    if tag == INTEGER:
+        ok = -0x80 <= v <= 0x7F
+    elif tag == LONG:
+        ok = -0x8000 <= v <= 0x7FFF
+    elif tag == DOUBLE_LONG:
+        ok = -0x80000000 <= v <= 0x7FFFFFFF
+    elif tag == LONG64:
+        ok = -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF
+    else:  # unsigned of 1, 2, 4 or 8 octets
+        size = _SIZE[tag]
+        ok = 0 <= v <= (
+            0xFF if size == 1 else 0xFFFF if size == 2 else 0xFFFFFFFF if size == 4 else
+            0xFFFFFFFFFFFFFFFF
+        )
+    if not ok:
+        raise ValueError("overflow")  # value out of range
+
+
+def _fmt(tag):
+    """struct format of the content of a fixed-size number tag (integers, enum, bcd, floats)."""
+    if tag == INTEGER:
+        return ">b"
+    if tag == LONG:
+        return ">h"
+    if tag == DOUBLE_LONG:
+        return ">i"
+    if tag == LONG64:
+        return ">q"
+    if tag == FLOAT32:
+        return ">f"
+    if tag == FLOAT64:
+        return ">d"
+    size = _SIZE[tag]  # the unsigned ones
+    return ">B" if size == 1 else ">H" if size == 2 else ">I" if size == 4 else ">Q"
 
 
 def _len_size(n):
@@ -150,7 +163,7 @@ def _len_size(n):
         return 4
     if n <= 0xFFFFFFFF:
         return 5
-    raise ValueError("length too large")
+    raise ValueError("too long")  # length too large
 
 
 class Writer:
@@ -190,25 +203,25 @@ class Writer:
     # -- untagged building blocks -------------------------------------------------------
     def u8(self, v):
         """One octet 0..255."""
-        _range(v, 0, 0xFF)
+        _check(UNSIGNED, v)
         self.buf[self._room(1)] = v
 
     def u16(self, v):
         """Unsigned16, big-endian."""
-        _range(v, 0, 0xFFFF)
+        _check(LONG_UNSIGNED, v)
         p = self._room(2)
         self.buf[p] = v >> 8
         self.buf[p + 1] = v & 0xFF
 
     def u32(self, v):
         """Unsigned32, big-endian."""
-        _range(v, 0, 0xFFFFFFFF)
+        _check(DOUBLE_LONG_UNSIGNED, v)
         struct.pack_into(">I", self.buf, self._room(4), v)
 
     def length(self, n):
         """A-XDR/BER length (shortest form): 0x00-0x7F, 81 xx, 82 xxxx, 83 .., 84 .."""
         if n < 0:
-            raise ValueError("negative length")
+            raise ValueError("bad length")  # negative length
         self._put_len(self._room(_len_size(n)), n)
 
     def raw(self, data, start=0, end=None):
@@ -230,12 +243,11 @@ class Writer:
         if tag == FLOAT32:
             v = float(v)
             if v == v and (_FLOAT32_MAX < v < 1e400 or -1e400 < v < -_FLOAT32_MAX):
-                raise ValueError("value out of range")
+                raise ValueError("overflow")  # value out of range
         elif tag == FLOAT64:
             v = float(v)
         else:
-            lo, hi = _RANGE[tag]
-            _range(v, lo, hi)
+            _check(tag, v)
         size = _SIZE[tag]
         if tagged:
             p = self._room(size + 1)
@@ -243,7 +255,7 @@ class Writer:
             p += 1
         else:
             p = self._room(size)
-        struct.pack_into(_FMT[tag], self.buf, p, v)
+        struct.pack_into(_fmt(tag), self.buf, p, v)
 
     def _bytes(self, tag, data, start, n, nlen):
         """[tag] | length nlen | data[start:start+n] (tag 0: untagged, as in compact-array
@@ -266,7 +278,7 @@ class Writer:
         untagged)."""
         nbytes = (nbits + 7) >> 3
         if nbits < 0 or len(data) != nbytes:
-            raise ValueError("bit-string size")
+            raise ValueError("bad bits")  # bit-string size
         p = self._bytes(tag, data, 0, nbytes, nbits)
         if nbits & 7:
             self.buf[p + nbytes - 1] &= (0xFF << (8 - (nbits & 7))) & 0xFF
@@ -385,7 +397,7 @@ class Writer:
 
     def _header(self, tag, count):
         if count < 0:
-            raise ValueError("negative count")
+            raise ValueError("bad count")  # negative count
         p = self._room(1 + _len_size(count))
         self.buf[p] = tag
         self._put_len(p + 1, count)
@@ -403,8 +415,8 @@ class Writer:
         """Encode one typed value ``(tag, value)`` (see the module docstring)."""
         tag, v = value
         if tag == ARRAY or tag == STRUCTURE:
-            if _depth >= MAX_DEPTH:
-                raise ValueError("nesting too deep")
+            if _depth >= _MAX_DEPTH:
+                raise ValueError("too deep")  # nesting too deep
             self._header(tag, len(v))
             for item in v:
                 self.data(item, _depth + 1)
@@ -417,7 +429,7 @@ class Writer:
         """A non-container value, with its tag or (compact-array contents) without."""
         size = _SIZE[tag] if 0 <= tag < len(_SIZE) else (0 if tag == DONT_CARE else _BAD)
         if size == _BAD or size == _CONT:
-            raise ValueError("not a simple Data tag")
+            raise ValueError("bad tag")  # not a simple Data tag
         t = tag if tagged else 0
         if tag == NULL or tag == DONT_CARE:
             if tagged:
@@ -443,7 +455,7 @@ class Writer:
         td, items = v
         r = Reader(td)
         if _td_min_size(r, depth + 1) == 0 or r.pos != len(td):
-            raise ValueError("bad compact-array type description")
+            raise ValueError("bad td")  # bad compact-array type description
         self.u8(COMPACT_ARRAY)
         self.raw(td)
         # contents: written after a one-byte length slot, moved if the length needs more
@@ -464,11 +476,11 @@ class Writer:
         tag = td[t]
         vtag, v = value
         if vtag != tag:
-            raise ValueError("element does not match the type description")
+            raise ValueError("mismatch")  # element does not match the type description
         if tag == ARRAY:
             count = (td[t + 1] << 8) | td[t + 2]
             if len(v) != count:
-                raise ValueError("element does not match the type description")
+                raise ValueError("mismatch")  # element does not match the type description
             sub = t + 3
             t = _td_end(td, sub)
             for item in v:
@@ -477,7 +489,7 @@ class Writer:
         if tag == STRUCTURE:
             count, t = _len_at(td, t + 1)
             if len(v) != count:
-                raise ValueError("element does not match the type description")
+                raise ValueError("mismatch")  # element does not match the type description
             for item in v:
                 t = self._celem(td, t, item)
             return t
@@ -517,14 +529,14 @@ def _td_min_size(r, depth):
     """Read and validate one compact-array TypeDescription from Reader r; return the
     smallest number of content bytes one element of that type can take (capped).
     DecodeError on a malformed description or on an array of possibly empty elements."""
-    if depth > MAX_DEPTH:
-        raise DecodeError("nesting too deep")
+    if depth > _MAX_DEPTH:
+        raise DecodeError("too deep")  # nesting too deep
     tag = r.u8()
     if tag == ARRAY:
         count = r.u16()
         m = _td_min_size(r, depth + 1)
         if m == 0 and count:
-            raise DecodeError("compact-array of empty elements")
+            raise DecodeError("empty elem")  # compact-array of empty elements
         m *= count
         return _SIZE_CAP if m > _SIZE_CAP else m
     if tag == STRUCTURE:
@@ -539,7 +551,7 @@ def _td_min_size(r, depth):
         return 0
     size = _SIZE[tag] if tag < len(_SIZE) else _BAD
     if size == _BAD or size == _CONT:
-        raise DecodeError("bad type description")
+        raise DecodeError("bad td")  # bad type description
     if size == _VAR or size == _BITS:
         return 1
     return size
@@ -548,9 +560,8 @@ def _td_min_size(r, depth):
 class Reader:
     """A-XDR decoder over ``buf[pos:end]``. Every read is bounds-checked: DecodeError.
 
-    The untagged readers and the typed readers of values up to 32 bits allocate nothing
-    (beyond the int itself where it exceeds a small int); raw(), the string readers and
-    data() return new objects."""
+    The untagged readers and expect() allocate nothing (beyond the int itself where it
+    exceeds a small int); raw() and data() return new objects."""
 
     def __init__(self, buf, pos=0, end=None):
         if end is None:
@@ -594,7 +605,7 @@ class Reader:
             return n
         k = n & 0x7F
         if k == 0 or k > 4:
-            raise DecodeError("bad length form")
+            raise DecodeError("bad length")  # bad length form
         p = self._take(k)
         n = 0
         for i in range(k):
@@ -606,20 +617,20 @@ class Reader:
         counted item takes at least one byte)."""
         n = self._len()
         if n > self.end - self.pos:
-            raise DecodeError("length beyond the data")
+            raise DecodeError("truncated")  # length beyond the data
         return n
 
     def raw(self, n):
         """The next n bytes as a memoryview (no copy)."""
         if n < 0:
-            raise DecodeError("negative size")
+            raise DecodeError("bad size")  # negative size
         p = self._take(n)
         return self.mv[p : p + n]
 
     def expect(self, tag):
         """Read a tag byte; DecodeError if it is not ``tag``."""
         if self.u8() != tag:
-            raise DecodeError("unexpected tag")
+            raise DecodeError("bad tag")  # unexpected tag
 
     # -- generic decoding ---------------------------------------------------------------
     def data(self):
@@ -635,8 +646,8 @@ class Reader:
     def _data(self, depth, build):
         tag = self.u8()
         if tag == ARRAY or tag == STRUCTURE:
-            if depth >= MAX_DEPTH:
-                raise DecodeError("nesting too deep")
+            if depth >= _MAX_DEPTH:
+                raise DecodeError("too deep")  # nesting too deep
             n = self.length()
             if not build:
                 for _ in range(n):
@@ -659,7 +670,7 @@ class Reader:
             return None
         size = _SIZE[tag] if tag < len(_SIZE) else _BAD
         if size == _BAD or size == _CONT:
-            raise DecodeError("unknown tag")
+            raise DecodeError("bad tag")  # unknown tag
         buf = self.buf
         if size == _VAR:
             n = self.length()
@@ -681,14 +692,14 @@ class Reader:
             return (buf[p] << 8) | buf[p + 1]
         if tag == DATE_TIME or tag == DATE or tag == TIME:
             return bytes(buf[p : p + size])
-        return struct.unpack_from(_FMT[tag], buf, p)[0]
+        return struct.unpack_from(_fmt(tag), buf, p)[0]
 
     def _compact(self, depth, build):
-        if depth >= MAX_DEPTH:
-            raise DecodeError("nesting too deep")
+        if depth >= _MAX_DEPTH:
+            raise DecodeError("too deep")  # nesting too deep
         t = self.pos
         if _td_min_size(self, depth + 1) == 0:
-            raise DecodeError("compact-array of empty elements")
+            raise DecodeError("empty elem")  # compact-array of empty elements
         td_end = self.pos
         n = self.length()
         cend = self.pos + n
@@ -730,199 +741,3 @@ class Reader:
             return ((STRUCTURE, items) if build else None), t
         v = self._content(tag, build)
         return ((tag, v) if build else None), t + 1
-
-    # -- typed readers (check the tag, return the content) -------------------------------
-    def _fixed(self, tag, fmt, size):
-        self.expect(tag)
-        return struct.unpack_from(fmt, self.buf, self._take(size))[0]
-
-    def _byte(self, tag):
-        self.expect(tag)
-        return self.u8()
-
-    def _string(self, tag):
-        self.expect(tag)
-        return self.raw(self.length())
-
-    def null(self):
-        self.expect(NULL)
-
-    def boolean(self):
-        return self._byte(BOOLEAN) != 0
-
-    def bit_string(self):
-        """-> (memoryview of the octets, number of bits)."""
-        self.expect(BIT_STRING)
-        nbits = self._len()
-        return self.raw((nbits + 7) >> 3), nbits
-
-    def double_long(self):
-        self.expect(DOUBLE_LONG)
-        v = self.u32()
-        return v - 0x100000000 if v & 0x80000000 else v
-
-    def double_long_unsigned(self):
-        self.expect(DOUBLE_LONG_UNSIGNED)
-        return self.u32()
-
-    def octet_string(self):
-        """-> memoryview (no copy)."""
-        return self._string(OCTET_STRING)
-
-    def visible_string(self):
-        return self._string(VISIBLE_STRING)
-
-    def utf8_string(self):
-        return self._string(UTF8_STRING)
-
-    def bcd(self):
-        return self._byte(BCD)
-
-    def integer(self):
-        v = self._byte(INTEGER)
-        return v - 256 if v > 127 else v
-
-    def long(self):
-        self.expect(LONG)
-        v = self.u16()
-        return v - 0x10000 if v & 0x8000 else v
-
-    def unsigned(self):
-        return self._byte(UNSIGNED)
-
-    def long_unsigned(self):
-        self.expect(LONG_UNSIGNED)
-        return self.u16()
-
-    def long64(self):
-        return self._fixed(LONG64, ">q", 8)
-
-    def long64_unsigned(self):
-        return self._fixed(LONG64_UNSIGNED, ">Q", 8)
-
-    def enum(self):
-        return self._byte(ENUM)
-
-    def float32(self):
-        return self._fixed(FLOAT32, ">f", 4)
-
-    def float64(self):
-        return self._fixed(FLOAT64, ">d", 8)
-
-    def date_time(self):
-        """date-time [25] -> memoryview of 12 octets. (COSEM attributes usually carry
-        date-time as octet-string(12): use octet_string() for those.)"""
-        self.expect(DATE_TIME)
-        return self.raw(12)
-
-    def date(self):
-        self.expect(DATE)
-        return self.raw(5)
-
-    def time(self):
-        self.expect(TIME)
-        return self.raw(4)
-
-    def array(self):
-        """array header -> element count (bounded by the remaining bytes)."""
-        self.expect(ARRAY)
-        return self.length()
-
-    def structure(self):
-        """structure header -> element count (bounded by the remaining bytes)."""
-        self.expect(STRUCTURE)
-        return self.length()
-
-
-# -- COSEM date-time (Blue Book 4.1.6.1) -------------------------------------------------
-# year(2) month day day-of-week hour minute second hundredths deviation(2, signed minutes,
-# local time = UTC - deviation... see the Blue Book) status. 0xFF / 0xFFFF / 0x8000 mean
-# "not specified"; month 0xFD/0xFE = DST end/begin, day 0xFD/0xFE = 2nd-last/last day.
-
-DEVIATION_UNSPECIFIED = const(0x8000)
-_DOW = b"\x00\x03\x02\x05\x00\x03\x05\x01\x04\x06\x02\x04"
-
-
-def day_of_week(year, month, day):
-    """1 = Monday .. 7 = Sunday (proleptic Gregorian calendar)."""
-    y = year - 1 if month < 3 else year
-    w = (y + y // 4 - y // 100 + y // 400 + _DOW[month - 1] + day) % 7  # 0 = Sunday
-    return 7 if w == 0 else w
-
-
-def _field(v, lo, hi, extra):
-    if not (lo <= v <= hi or v in extra):
-        raise ValueError("date-time field out of range")
-
-
-def date_time_bytes(
-    year,
-    month,
-    day,
-    hour,
-    minute,
-    second,
-    hundredths=0,
-    deviation=DEVIATION_UNSPECIFIED,
-    status=0,
-    weekday=None,
-):
-    """The 12 octets of a COSEM date-time. ``weekday=None`` computes it (1=Monday..
-    7=Sunday) when year, month and day are all specified, else 0xFF. Deviation is in
-    minutes, -720..720, or 0x8000 (not specified). Out-of-range fields: ValueError."""
-    _field(year, 0, 0xFFFF, ())
-    _field(month, 1, 12, (0xFD, 0xFE, 0xFF))
-    _field(day, 1, 31, (0xFD, 0xFE, 0xFF))
-    _field(hour, 0, 23, (0xFF,))
-    _field(minute, 0, 59, (0xFF,))
-    _field(second, 0, 59, (0xFF,))
-    _field(hundredths, 0, 99, (0xFF,))
-    _field(status, 0, 0xFF, ())
-    if deviation == DEVIATION_UNSPECIFIED or deviation == -0x8000:
-        dev = 0x8000
-    else:
-        _field(deviation, -720, 720, ())
-        dev = deviation & 0xFFFF
-    if weekday is None:
-        if year != 0xFFFF and 1 <= month <= 12 and 1 <= day <= 31:
-            weekday = day_of_week(year, month, day)
-        else:
-            weekday = 0xFF
-    _field(weekday, 1, 7, (0xFF,))
-    b = bytearray(12)
-    b[0] = year >> 8
-    b[1] = year & 0xFF
-    b[2] = month
-    b[3] = day
-    b[4] = weekday
-    b[5] = hour
-    b[6] = minute
-    b[7] = second
-    b[8] = hundredths
-    b[9] = dev >> 8
-    b[10] = dev & 0xFF
-    b[11] = status
-    return bytes(b)
-
-
-def parse_date_time(b12):
-    """-> (year, month, day, weekday, hour, minute, second, hundredths, deviation, status).
-    Not-specified values are kept (0xFFFF, 0xFF, deviation 0x8000); a specified deviation
-    comes back signed. DecodeError unless exactly 12 octets."""
-    if len(b12) != 12:
-        raise DecodeError("date-time is 12 octets")
-    dev = (b12[9] << 8) | b12[10]
-    if dev != 0x8000 and dev & 0x8000:
-        dev -= 0x10000
-    return (
-        (b12[0] << 8) | b12[1],
-        b12[2],
-        b12[3],
-        b12[4],
-        b12[5],
-        b12[6],
-        b12[7],
-        b12[8],
-        dev,
-        b12[11],
-    )

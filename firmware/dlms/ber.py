@@ -52,7 +52,7 @@ def read_tlv(buf, pos, end):
             if not b & 0x80:
                 break
         else:
-            raise DecodeError("tag too long")
+            raise DecodeError("long tag")  # tag too long
     if pos >= end:
         raise DecodeError("truncated")
     n = buf[pos]
@@ -60,7 +60,7 @@ def read_tlv(buf, pos, end):
     if n & 0x80:
         k = n & 0x7F
         if k == 0 or k > 4:
-            raise DecodeError("bad length form")
+            raise DecodeError("bad length")  # bad length form
         if k > end - pos:
             raise DecodeError("truncated")
         n = 0
@@ -68,7 +68,7 @@ def read_tlv(buf, pos, end):
             n = (n << 8) | buf[pos + i]
         pos += k
     if n > end - pos:
-        raise DecodeError("length beyond the data")
+        raise DecodeError("truncated")  # length beyond the data
     return tag, pos, pos + n
 
 
@@ -77,7 +77,7 @@ def read_inner(buf, cs, ce, tag):
     OBJECT IDENTIFIER inside application-context-name) -> (content_start, content_end)."""
     t, s, e = read_tlv(buf, cs, ce)
     if t != tag or e != ce:
-        raise DecodeError("unexpected field")
+        raise DecodeError("bad field")
     return s, e
 
 
@@ -85,7 +85,7 @@ def read_uint(buf, cs, ce):
     """A small non-negative INTEGER content (1..4 octets); DecodeError otherwise."""
     n = ce - cs
     if n < 1 or n > 4 or buf[cs] & 0x80:
-        raise DecodeError("bad integer")
+        raise DecodeError("bad int")
     v = 0
     for i in range(cs, ce):
         v = (v << 8) | buf[i]
@@ -135,7 +135,7 @@ def tlv(w, tag, data):
 def small_int(w, tag, v):
     """tag | 01 | v: an INTEGER (or ENUMERATED) of value 0..127 in one octet."""
     if not 0 <= v <= 0x7F:
-        raise ValueError("value out of range")
+        raise ValueError("overflow")  # value out of range
     _tag(w, tag)
     w.u8(1)
     w.u8(v)

@@ -47,6 +47,7 @@ def _make_table():
 
 
 TABLE = _make_table()
+del _make_table  # run once: its code need not stay in RAM
 
 
 def fcs16_update(crc, buf, start, end):

@@ -110,14 +110,14 @@ except ImportError:  # CPython
         return x
 
 
-from dlms.fcs import FCS_INIT, FCS_XOROUT, TABLE, fcs16
+from dlms.fcs import TABLE, fcs16
 
 try:  # the viper twin when this port can load it, else the pure-Python table loop
     from dlms.fcs_viper import fcs16_update
 except (ImportError, SyntaxError, ValueError):
     from dlms.fcs import fcs16_update
 
-FLAG = const(0x7E)
+_FLAG = const(0x7E)
 
 # --- format field (clause 6.4.1) ---
 _FORMAT_TYPE3 = const(0xA0)  # 1010 in the top 4 bits
@@ -126,23 +126,23 @@ _MIN_FRAME_LEN = const(7)  # format 2 + dst 1 + src 1 + control 1 + FCS 2
 _MAX_FRAME_LEN = const(0x7FF)
 
 # --- control field (clause 6.4.3), P/F bit clear ---
-PF = const(0x10)  # poll (command) / final (response) bit
-SNRM = const(0x83)
-DISC = const(0x43)
-UA = const(0x63)
-DM = const(0x0F)
-FRMR = const(0x87)
-UI = const(0x03)
-RR = const(0x01)  # | N(R) << 5
-RNR = const(0x05)  # | N(R) << 5
+_PF = const(0x10)  # poll (command) / final (response) bit
+_SNRM = const(0x83)
+_DISC = const(0x43)
+_UA = const(0x63)
+_DM = const(0x0F)
+_FRMR = const(0x87)
+_UI = const(0x03)
+_RR = const(0x01)  # | N(R) << 5
+_RNR = const(0x05)  # | N(R) << 5
 _U_MASK = const(0xEF)  # unnumbered frames: everything but P/F
 _S_MASK = const(0x0F)  # supervisory frames: low nibble
 
 # --- FRMR flags (third information byte) ---
-FRMR_W = const(0x01)  # control field invalid or not implemented
-FRMR_X = const(0x02)  # information field not permitted with this frame
-FRMR_Y = const(0x04)  # information field exceeds the maximum
-FRMR_Z = const(0x08)  # invalid N(R)
+_FRMR_W = const(0x01)  # control field invalid or not implemented
+_FRMR_X = const(0x02)  # information field not permitted with this frame
+_FRMR_Y = const(0x04)  # information field exceeds the maximum
+_FRMR_Z = const(0x08)  # invalid N(R)
 
 # --- addresses (clause 6.4.2) ---
 _ALL_STATION_7 = const(0x7F)  # all-station, 1- and 2-byte forms (7-bit fields)
@@ -164,11 +164,11 @@ _P_INFO_TX = const(0x05)
 _P_INFO_RX = const(0x06)
 _P_WINDOW_TX = const(0x07)
 _P_WINDOW_RX = const(0x08)
-DEFAULT_INFO_LEN = const(128)
-DEFAULT_WINDOW = const(1)
-MIN_INFO_LEN = const(32)
-MAX_INFO_LEN = const(2030)
-MAX_WINDOW = const(7)
+_DEFAULT_INFO_LEN = const(128)
+_DEFAULT_WINDOW = const(1)
+_MIN_INFO_LEN = const(32)
+_MAX_INFO_LEN = const(2030)
+_MAX_WINDOW = const(7)
 
 # --- receiver states ---
 _RX_HUNT = const(0)  # looking for an opening flag
@@ -192,10 +192,8 @@ _REQ_UI = const(2)
 _HDR_SIZE = const(16)  # format 2 + dst 4 + src 4 + control 1 + HCS 2 + FCS 2 + flag 1
 _TX_OVERHEAD = const(14)  # 2 flags + format 2 + dst 1 + src 4 + control 1 + HCS 2 + FCS 2
 _TICKS_MASK = const(0x3FFFFFFF)
-
-
-def _elapsed(now, then):
-    return (now - then) & _TICKS_MASK
+_FCS_INIT = const(0xFFFF)  # fcs.FCS_INIT
+_FCS_XOROUT = const(0xFFFF)  # fcs.FCS_XOROUT
 
 
 class Link:
@@ -205,19 +203,19 @@ class Link:
         self,
         upper=1,
         lower=17,
-        max_info_rx=DEFAULT_INFO_LEN,
-        max_info_tx=DEFAULT_INFO_LEN,
-        window_rx=DEFAULT_WINDOW,
-        window_tx=DEFAULT_WINDOW,
+        max_info_rx=_DEFAULT_INFO_LEN,
+        max_info_tx=_DEFAULT_INFO_LEN,
+        window_rx=_DEFAULT_WINDOW,
+        window_tx=_DEFAULT_WINDOW,
         max_apdu=1024 + 64,
         inter_octet_timeout_ms=25,
         inactivity_timeout_ms=120000,
     ):
         for v in (max_info_rx, max_info_tx):
-            if not MIN_INFO_LEN <= v <= MAX_INFO_LEN:
+            if not _MIN_INFO_LEN <= v <= _MAX_INFO_LEN:
                 raise ValueError("max_info")
         for v in (window_rx, window_tx):
-            if not 1 <= v <= MAX_WINDOW:
+            if not 1 <= v <= _MAX_WINDOW:
                 raise ValueError("window")
         if max_apdu < 1:
             raise ValueError("max_apdu")
@@ -280,10 +278,10 @@ class Link:
         self._frmr_cond = False  # frame-reject condition (until SNRM/DISC)
         self._rsp_dst = 0x03  # client address byte of the last frame we answer
         self._rsp_form = 1  # server address form (1, 2, 4) to answer with
-        self.max_info_tx_neg = DEFAULT_INFO_LEN
-        self.max_info_rx_neg = DEFAULT_INFO_LEN
-        self.window_tx_neg = DEFAULT_WINDOW
-        self.window_rx_neg = DEFAULT_WINDOW
+        self.max_info_tx_neg = _DEFAULT_INFO_LEN
+        self.max_info_rx_neg = _DEFAULT_INFO_LEN
+        self.window_tx_neg = _DEFAULT_WINDOW
+        self.window_rx_neg = _DEFAULT_WINDOW
         # request (upward)
         self._req_len = 0  # bytes in _req (LLC included): reassembly so far
         self._req_kind = _REQ_NONE  # != NONE: a complete request waits for reply()/no_reply()
@@ -316,7 +314,7 @@ class Link:
         """
         if self._req_kind != _REQ_NONE or self._out_len:
             return 0
-        self._timeouts(now_ms)
+        self.tick(now_ms)
         self._last_byte_ms = now_ms
         pos = start
         replay = self._replay
@@ -354,19 +352,17 @@ class Link:
         return pos - start
 
     def tick(self, now_ms):
-        """Apply the inter-octet and inactivity timeouts at time now_ms."""
-        self._timeouts(now_ms)
-
-    def _timeouts(self, now):
-        self._now = now
+        """Apply the inter-octet and inactivity timeouts at time now_ms (elapsed times are
+        taken modulo 2**30: wrapping ticks are fine)."""
+        now = self._now = now_ms
         t = self.inter_octet_timeout_ms
-        if self._rx_state != _RX_HUNT and t and _elapsed(now, self._last_byte_ms) > t:
+        if self._rx_state != _RX_HUNT and t and (now - self._last_byte_ms) & _TICKS_MASK > t:
             if self._rx_state != _RX_FLAG:
                 self.inter_octet_timeouts += 1  # a partial frame is discarded
             self._rx_state = _RX_HUNT
             self._rp = self._rn = 0
         t = self.inactivity_timeout_ms
-        if self.connected and t and _elapsed(now, self._last_frame_ms) > t:
+        if self.connected and t and (now - self._last_frame_ms) & _TICKS_MASK > t:
             self.inactivity_timeouts += 1
             self._disconnect()
 
@@ -374,11 +370,11 @@ class Link:
         """Receiver state machine for one byte; returns True at the end of a good frame."""
         st = self._rx_state
         if st == _RX_HUNT:
-            if b == FLAG:
+            if b == _FLAG:
                 self._rx_state = _RX_FLAG
             return False
         if st == _RX_FLAG:
-            if b == FLAG:  # flags may repeat; a closing flag may open the next frame
+            if b == _FLAG:  # flags may repeat; a closing flag may open the next frame
                 return False
             self._hn = 0
             self._rx_state = st = _RX_HEAD
@@ -444,8 +440,8 @@ class Link:
             hl = self._hl
             if n < hl + 2:
                 return False
-            crc = fcs16_update(FCS_INIT, hdr, 0, hl)
-            if crc ^ FCS_XOROUT != hdr[hl] | (hdr[hl + 1] << 8):
+            crc = fcs16_update(_FCS_INIT, hdr, 0, hl)
+            if crc ^ _FCS_XOROUT != hdr[hl] | (hdr[hl + 1] << 8):
                 self._resync()
                 return False
             self._crc = fcs16_update(crc, hdr, hl, hl + 2)  # the FCS covers the HCS too
@@ -459,16 +455,16 @@ class Link:
         hl = self._hl
         rx_fcs = hdr[n - 3] | (hdr[n - 2] << 8)
         if not self._info_len:
-            if b != FLAG or fcs16(hdr, 0, hl) != rx_fcs:
+            if b != _FLAG or fcs16(hdr, 0, hl) != rx_fcs:
                 self._resync()
                 return False
             self._for_us = self._match_address()
         else:
-            if b != FLAG:  # missing closing flag
+            if b != _FLAG:  # missing closing flag
                 self.frames_dropped += 1
                 self._rx_state = _RX_HUNT
                 return False
-            if self._info_mode != _INFO_SKIP and self._crc ^ FCS_XOROUT != rx_fcs:
+            if self._info_mode != _INFO_SKIP and self._crc ^ _FCS_XOROUT != rx_fcs:
                 self.frames_dropped += 1
                 self._rx_state = _RX_FLAG
                 return False
@@ -485,7 +481,10 @@ class Link:
         if fu == _NOT_US:
             mode = _INFO_SKIP
         else:
-            self._too_long = n > (self.max_info_rx_neg if self.connected else self._ndm_limit())
+            limit = self.max_info_rx_neg
+            if not self.connected:  # before any negotiation the default maximum applies
+                limit = min(_DEFAULT_INFO_LEN, self._rx_cap)
+            self._too_long = n > limit
             if self._too_long or n > len(self._req) - self._req_len:
                 mode = _INFO_CHECK
             else:
@@ -494,11 +493,6 @@ class Link:
         self._rx_left = n
         self._rx_state = _RX_INFO
 
-    def _ndm_limit(self):
-        # before any negotiation the default maximum information field length applies
-        cap = self._rx_cap
-        return DEFAULT_INFO_LEN if DEFAULT_INFO_LEN < cap else cap
-
     def _resync(self):
         """The stored bytes after an opening flag are not a valid frame: drop them, and if one
         of them is a flag, restart the receiver there and re-examine the bytes after it."""
@@ -506,7 +500,7 @@ class Link:
         hdr = self._hdr
         n = self._hn
         i = 0
-        while i < n and hdr[i] != FLAG:
+        while i < n and hdr[i] != _FLAG:
             i += 1
         if i >= n:
             self._rx_state = _RX_HUNT
@@ -571,7 +565,7 @@ class Link:
         client = src >> 1
         u = ctrl & _U_MASK
         if fu == _TO_ALL:  # broadcast: accept UI, never answer
-            if u == UI:
+            if u == _UI:
                 self._on_ui(True)
             else:
                 self.frames_dropped += 1
@@ -580,45 +574,45 @@ class Link:
         self._rsp_form = self._dst_len
         if self.connected and client == self.client:
             self._last_frame_ms = self._now
-        if ctrl & PF and (not self.connected or client == self.client):
+        if ctrl & _PF and (not self.connected or client == self.client):
             self._polled = True
-        if u == UI:
+        if u == _UI:
             self._on_ui(False)
             return
         if not self.connected:  # NDM
-            if u == SNRM:
+            if u == _SNRM:
                 self._on_snrm(client)
-            elif ctrl & PF:
-                self._send_u(DM)  # DISC, I, RR, RNR, anything else: "disconnected"
+            elif ctrl & _PF:
+                self._send_u(_DM)  # DISC, I, RR, RNR, anything else: "disconnected"
             return
         if client != self.client:  # another client while connected: it is not connected
-            if ctrl & PF:
-                self._send_u(DM)
+            if ctrl & _PF:
+                self._send_u(_DM)
             return
-        if u == SNRM:
+        if u == _SNRM:
             self._on_snrm(client)
             return
-        if u == DISC:
+        if u == _DISC:
             if self._info_len:
-                self._frmr(FRMR_W | FRMR_X)
-            elif ctrl & PF:
-                self._send_u(UA)
+                self._frmr(_FRMR_W | _FRMR_X)
+            elif ctrl & _PF:
+                self._send_u(_UA)
                 self._disconnect()
             return
         if self._frmr_cond:  # until SNRM or DISC, every poll gets the same FRMR
-            if ctrl & PF:
+            if ctrl & _PF:
                 self._send_frmr()
             return
         if not ctrl & 1:
             self._on_i()
-        elif ctrl & _S_MASK == RR or ctrl & _S_MASK == RNR:
+        elif ctrl & _S_MASK == _RR or ctrl & _S_MASK == _RNR:
             self._on_rr()
         else:
-            self._frmr(FRMR_W)
+            self._frmr(_FRMR_W)
 
     def _on_snrm(self, client):
         """SNRM: negotiate and connect (or reset the connection); clause 6.4.4."""
-        if not self._ctrl & PF:
+        if not self._ctrl & _PF:
             self.frames_dropped += 1
             return
         ok = self._info_mode == _INFO_STORE and not self._too_long
@@ -627,17 +621,17 @@ class Link:
                                self._params)
         p = self._params
         if ok:  # p: the client's info TX, info RX, window TX, window RX
-            ok = p[0] >= MIN_INFO_LEN and p[1] >= MIN_INFO_LEN and p[2] >= 1 and p[3] >= 1
+            ok = p[0] >= _MIN_INFO_LEN and p[1] >= _MIN_INFO_LEN and p[2] >= 1 and p[3] >= 1
         if not ok:
             if self.connected:
                 self._disconnect()
-            self._send_u(DM)
+            self._send_u(_DM)
             return
         self._reset_link()
-        self.max_info_rx_neg = _smallest(p[0], self.max_info_rx, self._rx_cap)
-        self.max_info_tx_neg = _smallest(p[1], self.max_info_tx, self._tx_cap)
-        self.window_rx_neg = _smallest(p[2], self.window_rx, MAX_WINDOW)
-        self.window_tx_neg = _smallest(p[3], self.window_tx, MAX_WINDOW)
+        self.max_info_rx_neg = min(p[0], self.max_info_rx, self._rx_cap)
+        self.max_info_tx_neg = min(p[1], self.max_info_tx, self._tx_cap)
+        self.window_rx_neg = min(p[2], self.window_rx, _MAX_WINDOW)
+        self.window_tx_neg = min(p[3], self.window_tx, _MAX_WINDOW)
         self.connected = True
         self.client = client
         self.connection_id = (self.connection_id + 1) & _TICKS_MASK
@@ -650,14 +644,14 @@ class Link:
         ns = (ctrl >> 1) & 7
         nr = ctrl >> 5
         if self._too_long:
-            self._frmr(FRMR_Y)
+            self._frmr(_FRMR_Y)
             return
-        if not self._nr_valid(nr):
-            self._frmr(FRMR_Z)
+        if (nr - self._va) & 7 > (self._vs - self._va) & 7:  # N(R) outside [V(A), V(S)]
+            self._frmr(_FRMR_Z)
             return
         if ns != self._vr:  # not the frame we expect: its information is not accepted,
             self._ack(nr)  # but its N(R) counts (ISO/IEC 13239)
-            if ctrl & PF:
+            if ctrl & _PF:
                 if self._tx_next < self._tx_total:
                     # typically the client repeats its last frame because our answer got
                     # lost: N(R) made us go back, send it again
@@ -666,7 +660,7 @@ class Link:
                     self._send_rr()  # tell the client which N(S) we expect
             return
         if self._info_mode != _INFO_STORE:  # in sequence, but no room to reassemble it
-            self._frmr(FRMR_Y)  # (drops the partial request)
+            self._frmr(_FRMR_Y)  # (drops the partial request)
             return
         n = self._info_len
         if self._req_len == 0:  # the first segment starts with the LLC E6 E6 00
@@ -680,7 +674,7 @@ class Link:
         self._vr = (self._vr + 1) & 7
         self._req_len += n
         if self._hdr[0] & _FORMAT_S:  # more segments follow
-            if ctrl & PF:
+            if ctrl & _PF:
                 self._send_rr()
             return
         self._deliver(_REQ_I, False)
@@ -690,15 +684,15 @@ class Link:
         ctrl = self._ctrl
         nr = ctrl >> 5
         if self._info_len:
-            self._frmr(FRMR_W | FRMR_X)
+            self._frmr(_FRMR_W | _FRMR_X)
             return
-        if not self._nr_valid(nr):
-            self._frmr(FRMR_Z)
+        if (nr - self._va) & 7 > (self._vs - self._va) & 7:  # N(R) outside [V(A), V(S)]
+            self._frmr(_FRMR_Z)
             return
         self._ack(nr)
-        if not ctrl & PF:
+        if not ctrl & _PF:
             return
-        if ctrl & _S_MASK == RR and self._tx_next < self._tx_total:
+        if ctrl & _S_MASK == _RR and self._tx_next < self._tx_total:
             self._start_burst()  # next segment(s), or the ones the client did not receive
         else:
             self._send_rr()  # nothing to send (or the client is busy: RNR)
@@ -726,11 +720,6 @@ class Link:
         self.request_client = self._hdr[2 + self._dst_len] >> 1
         self.request_broadcast = broadcast
         self.request_ui = kind == _REQ_UI
-
-    def _nr_valid(self, nr):
-        """N(R) must lie between our oldest unacknowledged N(S) and V(S), inclusive."""
-        va = self._va
-        return (nr - va) & 7 <= (self._vs - va) & 7
 
     def _ack(self, nr):
         """The client received our I-frames up to N(R)-1; go back to N(R) for the rest."""
@@ -760,8 +749,8 @@ class Link:
         self.connected = False
         self.client = 0
         self.connection_id = (self.connection_id + 1) & _TICKS_MASK
-        self.max_info_tx_neg = self.max_info_rx_neg = DEFAULT_INFO_LEN
-        self.window_tx_neg = self.window_rx_neg = DEFAULT_WINDOW
+        self.max_info_tx_neg = self.max_info_rx_neg = _DEFAULT_INFO_LEN
+        self.window_tx_neg = self.window_rx_neg = _DEFAULT_WINDOW
 
     # ------------------------------------------------------------------ upward
 
@@ -779,7 +768,7 @@ class Link:
         """The response APDU is reply_view()[:n]: frame it (in segments) and release the
         request. Ignored when no request is pending (e.g. the link was reset meanwhile)."""
         if n < 0 or n > len(self._reply_mv):
-            raise ValueError("reply length")
+            raise ValueError("bad length")  # reply length
         kind = self._req_kind
         broadcast = self.request_broadcast
         self._release()
@@ -792,11 +781,11 @@ class Link:
             if self._polled:
                 self._start_burst()
         elif kind == _REQ_UI:
-            limit = self.max_info_tx_neg if self.connected else DEFAULT_INFO_LEN
+            limit = self.max_info_tx_neg if self.connected else _DEFAULT_INFO_LEN
             if limit > self._tx_cap:
                 limit = self._tx_cap
             if self._polled and not broadcast and _LLC_LEN + n <= limit:
-                self._send_info_frame(UI | PF, self._reply, 0, _LLC_LEN + n, False)
+                self._send_info_frame(_UI | _PF, self._reply, 0, _LLC_LEN + n, False)
 
     def no_reply(self):
         """Release the request without an answer. A polled I-frame still gets RR (so the
@@ -842,14 +831,14 @@ class Link:
         vs = self._vs
         ctrl = (self._vr << 5) | (vs << 1)
         if final:
-            ctrl |= PF
+            ctrl |= _PF
             self._burst_left = 0
         self._send_info_frame(ctrl, self._reply, off, off + n, more)
         self._vs = (vs + 1) & 7
         self._tx_next = off + n
 
     def _send_rr(self):
-        self._send_u((self._vr << 5) | RR)
+        self._send_u((self._vr << 5) | _RR)
 
     def _frmr(self, flags):
         """Reject the frame just received; clause 6.4.3 (layout in the module docstring)."""
@@ -859,23 +848,24 @@ class Link:
         info[2] = flags
         self._frmr_cond = True
         self._req_len = 0
-        if self._ctrl & PF:
+        if self._ctrl & _PF:
             self._send_frmr()
 
     def _send_frmr(self):
         self.frmr_sent += 1
-        self._send_info_frame(FRMR | PF, self._frmr_info, 0, 3, False)
+        self._send_info_frame(_FRMR | _PF, self._frmr_info, 0, 3, False)
 
     def _header(self, ctrl, info_len, segmented):
-        """Write flag, format, addresses and control into the transmit buffer; return the
-        offset after the control field. The server address goes out in the form the client
-        used; a frame with F=1 hands the right to send back to the client."""
+        """Write flag, format, addresses, control and (when the frame has an information
+        field) the HCS into the transmit buffer; return the offset after them. The server
+        address goes out in the form the client used; a frame with F=1 hands the right to
+        send back to the client."""
         tx = self._tx
         form = self._rsp_form
         flen = 2 + 1 + form + 1 + 2
         if info_len:
             flen += 2 + info_len
-        tx[0] = FLAG
+        tx[0] = _FLAG
         tx[1] = _FORMAT_TYPE3 | (_FORMAT_S if segmented else 0) | (flen >> 8)
         tx[2] = flen & 0xFF
         tx[3] = self._rsp_dst
@@ -893,34 +883,33 @@ class Link:
             tx[7] = ((lo & 0x7F) << 1) | 1
         p = 4 + form
         tx[p] = ctrl
-        if ctrl & PF:
+        p += 1
+        if ctrl & _PF:
             self._polled = False
-        return p + 1
+        if info_len:  # HCS over format..control
+            hcs = fcs16_update(_FCS_INIT, tx, 1, p) ^ _FCS_XOROUT
+            tx[p] = hcs & 0xFF
+            tx[p + 1] = hcs >> 8
+            p += 2
+        return p
 
     def _finish(self, end):
         """FCS over tx[1:end] and the closing flag; the frame is ready."""
         tx = self._tx
-        fcs = fcs16_update(FCS_INIT, tx, 1, end) ^ FCS_XOROUT
+        fcs = fcs16_update(_FCS_INIT, tx, 1, end) ^ _FCS_XOROUT
         tx[end] = fcs & 0xFF
         tx[end + 1] = fcs >> 8
-        tx[end + 2] = FLAG
+        tx[end + 2] = _FLAG
         self._out_len = end + 3
         self.frames_tx += 1
 
-    def _put_hcs(self, p):
-        tx = self._tx
-        hcs = fcs16_update(FCS_INIT, tx, 1, p) ^ FCS_XOROUT
-        tx[p] = hcs & 0xFF
-        tx[p + 1] = hcs >> 8
-        return p + 2
-
     def _send_u(self, ctrl):
         """A frame without information field (UA, DM, RR, RNR); F=1."""
-        self._finish(self._header(ctrl | PF, 0, False))
+        self._finish(self._header(ctrl | _PF, 0, False))
 
     def _send_info_frame(self, ctrl, src, start, end, segmented):
         n = end - start
-        p = self._put_hcs(self._header(ctrl, n, segmented))
+        p = self._header(ctrl, n, segmented)
         tx = self._tx
         o = p - start
         for i in range(start, end):
@@ -934,7 +923,7 @@ class Link:
         ltx = 1 if info_tx < 256 else 2
         lrx = 1 if info_rx < 256 else 2
         n = 3 + (2 + ltx) + (2 + lrx) + 6 + 6
-        p = self._put_hcs(self._header(UA | PF, n, False))
+        p = self._header(_UA | _PF, n, False)
         tx = self._tx
         tx[p] = _FORMAT_ID
         tx[p + 1] = _GROUP_ID
@@ -944,14 +933,6 @@ class Link:
         q = _put_param(tx, q, _P_WINDOW_TX, self.window_tx_neg, 4)
         q = _put_param(tx, q, _P_WINDOW_RX, self.window_rx_neg, 4)
         self._finish(q)
-
-
-def _smallest(a, b, c):
-    if b < a:
-        a = b
-    if c < a:
-        a = c
-    return a
 
 
 def _put_param(buf, pos, pid, value, size):
@@ -966,10 +947,10 @@ def _parse_params(buf, pos, end, out):
     """Parse an SNRM/UA information field buf[pos:end] into out[0..3] (info TX, info RX,
     window TX, window RX, sender's view); missing ones get the defaults. Returns False when
     the field is malformed. Values too big for 16 bits are saturated (no long ints)."""
-    out[0] = DEFAULT_INFO_LEN
-    out[1] = DEFAULT_INFO_LEN
-    out[2] = DEFAULT_WINDOW
-    out[3] = DEFAULT_WINDOW
+    out[0] = _DEFAULT_INFO_LEN
+    out[1] = _DEFAULT_INFO_LEN
+    out[2] = _DEFAULT_WINDOW
+    out[3] = _DEFAULT_WINDOW
     if pos == end:
         return True
     if end - pos < 3 or buf[pos] != _FORMAT_ID or buf[pos + 1] != _GROUP_ID:
@@ -994,142 +975,3 @@ def _parse_params(buf, pos, end, out):
             out[pid - _P_INFO_TX] = v
         # unknown parameters are skipped
     return True
-
-
-# ---------------------------------------------------------------------- helpers for tools/tests
-# These allocate freely; they are not on the server's per-frame path.
-
-
-def server_address(upper, lower, nbytes):
-    """Combined server address value for encode_address: 1 byte -> upper; 2 bytes ->
-    upper << 7 | lower; 4 bytes -> upper << 14 | lower (Gurux getServerAddress)."""
-    if nbytes == 1:
-        return upper
-    if nbytes == 2:
-        return (upper << 7) | lower
-    return (upper << 14) | lower
-
-
-def encode_address(value, nbytes):
-    """HDLC address bytes: 7 bits per byte, most significant first, LSB=1 on the last.
-    encode_address(16, 1) == b'\\x21'; encode_address(0x91, 2) == b'\\x02\\x23'."""
-    out = bytearray(nbytes)
-    for i in range(nbytes):
-        out[nbytes - 1 - i] = ((value >> (7 * i)) & 0x7F) << 1
-    out[nbytes - 1] |= 1
-    return bytes(out)
-
-
-def decode_address(buf, pos, end):
-    """(value, nbytes) of the address starting at buf[pos]; (-1, 0) if malformed."""
-    value = 0
-    for i in range(4):
-        if pos + i >= end:
-            return -1, 0
-        b = buf[pos + i]
-        value = (value << 7) | (b >> 1)
-        if b & 1:
-            return value, i + 1
-    return -1, 0
-
-
-def build_frame(out, dst, src, control, info=None, info_start=0, info_end=None,
-                segmented=False):
-    """Write a complete frame (with flags) into out; return its length. dst/src are
-    encoded address bytes; info[info_start:info_end] is the information field."""
-    if info is None:
-        info = b""
-    if info_end is None:
-        info_end = len(info)
-    n = info_end - info_start
-    hl = 2 + len(dst) + len(src) + 1
-    flen = hl + (2 + n if n else 0) + 2
-    if flen > _MAX_FRAME_LEN:
-        raise ValueError("frame too long")
-    out[0] = FLAG
-    out[1] = _FORMAT_TYPE3 | (_FORMAT_S if segmented else 0) | (flen >> 8)
-    out[2] = flen & 0xFF
-    p = 3
-    for b in dst:
-        out[p] = b
-        p += 1
-    for b in src:
-        out[p] = b
-        p += 1
-    out[p] = control
-    p += 1
-    if n:
-        hcs = fcs16(out, 1, p)
-        out[p] = hcs & 0xFF
-        out[p + 1] = hcs >> 8
-        p += 2
-        for i in range(info_start, info_end):
-            out[p] = info[i]
-            p += 1
-    fcs = fcs16(out, 1, p)
-    out[p] = fcs & 0xFF
-    out[p + 1] = fcs >> 8
-    out[p + 2] = FLAG
-    return p + 3
-
-
-def frame(dst, src, control, info=b"", segmented=False):
-    """build_frame returning bytes (tests and tools)."""
-    out = bytearray(len(dst) + len(src) + len(info) + 10)
-    n = build_frame(out, dst, src, control, info, 0, len(info), segmented)
-    return bytes(out[:n])
-
-
-def decode_frame(buf):
-    """Check one complete frame (flags included) and split it:
-    (segmented, dst_value, dst_len, src_value, src_len, control, info bytes), or None when
-    the flags, format, length, addresses, HCS or FCS are wrong."""
-    end = len(buf)
-    if end < _MIN_FRAME_LEN + 2 or buf[0] != FLAG or buf[end - 1] != FLAG:
-        return None
-    if buf[1] & 0xF0 != _FORMAT_TYPE3:
-        return None
-    flen = ((buf[1] & 0x07) << 8) | buf[2]
-    if flen != end - 2:
-        return None
-    dst, dl = decode_address(buf, 3, end - 3)
-    if not dl:
-        return None
-    src, sl = decode_address(buf, 3 + dl, end - 3)
-    if not sl:
-        return None
-    p = 3 + dl + sl
-    control = buf[p]
-    p += 1
-    info = b""
-    if p < end - 3:
-        if p + 2 >= end - 3 or fcs16(buf, 1, p) != buf[p] | (buf[p + 1] << 8):
-            return None
-        info = bytes(buf[p + 2 : end - 3])
-    if fcs16(buf, 1, end - 3) != buf[end - 3] | (buf[end - 2] << 8):
-        return None
-    return bool(buf[1] & _FORMAT_S), dst, dl, src, sl, control, info
-
-
-def parse_params(info):
-    """(max_info_tx, max_info_rx, window_tx, window_rx) of an SNRM/UA information field, from
-    the sender's side; None when malformed."""
-    out = array("i", [0, 0, 0, 0])
-    if not _parse_params(info, 0, len(info), out):
-        return None
-    return out[0], out[1], out[2], out[3]
-
-
-def snrm_info(max_info_tx=None, max_info_rx=None, window_tx=None, window_rx=None, size=None):
-    """SNRM information field proposing the given parameters (client's side); size forces
-    the value length (1, 2 or 4 bytes)."""
-    items = bytearray()
-    for pid, v in ((_P_INFO_TX, max_info_tx), (_P_INFO_RX, max_info_rx),
-                   (_P_WINDOW_TX, window_tx), (_P_WINDOW_RX, window_rx)):
-        if v is None:
-            continue
-        n = size or (1 if v < 256 else 2 if v < 65536 else 4)
-        tmp = bytearray(2 + n)
-        _put_param(tmp, 0, pid, v, n)
-        items.extend(tmp)
-    return bytes([_FORMAT_ID, _GROUP_ID, len(items)]) + bytes(items)

@@ -14,7 +14,7 @@ except ImportError:  # CPython: pytest imports this file when it is named on the
     pytest.skip("MicroPython only: runs as mp:: items through host_tests/mptest.py",
                 allow_module_level=True)
 
-from dlms import fcs, hdlc
+from dlms import fcs, hdlc, hdlc_tools
 
 try:
     from dlms import fcs_viper
@@ -132,8 +132,9 @@ def test_request_reply_exchange_does_not_allocate():
     aare = bytes.fromhex("6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F"
                          "0400001E1D04C80007")
     ad = Adapter(link, aare, out)
-    snrm = hdlc.frame(S2, C16, 0x93)
-    frames = [hdlc.frame(S2, C16, i_ctrl(k & 7, k & 7), LLC_REQ + AARQ_APDU) for k in range(12)]
+    snrm = hdlc_tools.frame(S2, C16, 0x93)
+    frames = [hdlc_tools.frame(S2, C16, i_ctrl(k & 7, k & 7), LLC_REQ + AARQ_APDU)
+              for k in range(12)]
     assert ad.run(snrm, 0) > 0 and link.connected
     assert ad.run(frames[0], 0) > 0  # warm-up, unlocked
     last = [0]
@@ -146,7 +147,7 @@ def test_request_reply_exchange_does_not_allocate():
     assert locked(locked_part) == 12
     got = frames_in(out, last[0])  # the last exchange's answer
     assert len(got) == 1
-    f = hdlc.decode_frame(got[0])
+    f = hdlc_tools.decode_frame(got[0])
     assert f[5] == i_ctrl(11 & 7, 12 & 7) and f[6] == b"\xe6\xe7\x00" + aare
 
 
@@ -154,9 +155,10 @@ def test_byte_at_a_time_and_snrm_disc_do_not_allocate():
     link = hdlc.Link()
     out = bytearray(4096)
     ad = Adapter(link, b"\xc4\x01\xc1\x00\x06\x00\x00\x13\x91", out)
-    snrm = hdlc.frame(S2, C16, 0x93, hdlc.snrm_info(64, 64, 1, 1, size=2))
-    disc = hdlc.frame(S2, C16, 0x53)
-    req = hdlc.frame(S2, C16, i_ctrl(0, 0), LLC_REQ + bytes.fromhex("C001C1000100002B0100FF0200"))
+    snrm = hdlc_tools.frame(S2, C16, 0x93, hdlc_tools.snrm_info(64, 64, 1, 1, size=2))
+    disc = hdlc_tools.frame(S2, C16, 0x53)
+    get = bytes.fromhex("C001C1000100002B0100FF0200")
+    req = hdlc_tools.frame(S2, C16, i_ctrl(0, 0), LLC_REQ + get)
     for step in (0, 1):  # warm-up
         ad.run(snrm, step)
         ad.run(req, step)
@@ -179,17 +181,17 @@ def test_segmented_reply_rr_and_window_do_not_allocate():
     out = bytearray(8192)
     reply = bytes(range(256)) * 3
     ad = Adapter(link, reply, out)
-    snrm = hdlc.frame(S2, C16, 0x93, hdlc.snrm_info(max_info_rx=64, window_rx=3))
+    snrm = hdlc_tools.frame(S2, C16, 0x93, hdlc_tools.snrm_info(max_info_rx=64, window_rx=3))
     # 771 bytes of LSDU in 64-byte segments: 13 frames, bursts of 3 -> RR N(R) 3, 6, 1, 4
-    script = [hdlc.frame(S2, C16, i_ctrl(0, 0), LLC_REQ + b"\x01")]
+    script = [hdlc_tools.frame(S2, C16, i_ctrl(0, 0), LLC_REQ + b"\x01")]
     for nr in (3, 6, 1, 4):
-        script.append(hdlc.frame(S2, C16, rr_ctrl(nr)))
+        script.append(hdlc_tools.frame(S2, C16, rr_ctrl(nr)))
     ad.run(snrm, 0)
     for f in script:  # warm-up
         ad.run(f, 0)
-    script2 = [hdlc.frame(S2, C16, i_ctrl(1, 5), LLC_REQ + b"\x01")]
+    script2 = [hdlc_tools.frame(S2, C16, i_ctrl(1, 5), LLC_REQ + b"\x01")]
     for nr in (0, 3, 6, 1):
-        script2.append(hdlc.frame(S2, C16, rr_ctrl(nr)))
+        script2.append(hdlc_tools.frame(S2, C16, rr_ctrl(nr)))
     sizes = [0] * 5
 
     def locked_part():
@@ -200,7 +202,7 @@ def test_segmented_reply_rr_and_window_do_not_allocate():
     assert locked(locked_part) == 2
     # bursts of 3 frames of 64 + 12 bytes, then the 13th frame with the last 3 bytes
     assert sizes == [228, 228, 228, 228, 15]
-    last = hdlc.decode_frame(bytes(out[:15]))
+    last = hdlc_tools.decode_frame(bytes(out[:15]))
     assert last[5] == i_ctrl(1, 2) and last[6] == reply[-3:] and not last[0]
 
 
@@ -210,13 +212,13 @@ def test_reassembly_garbage_and_timeouts_do_not_allocate():
     ad = Adapter(link, b"\xc5\x01\xc1\x00", out)
     lsdu = LLC_REQ + bytes(200)
     parts = [
-        hdlc.frame(S2, C16, i_ctrl(0, 0), lsdu[:100], True),
-        hdlc.frame(S2, C16, i_ctrl(1, 0), lsdu[100:], False),
-        hdlc.frame(S2, C16, i_ctrl(2, 1), lsdu[:100], True),
-        hdlc.frame(S2, C16, i_ctrl(3, 1), lsdu[100:], False),
+        hdlc_tools.frame(S2, C16, i_ctrl(0, 0), lsdu[:100], True),
+        hdlc_tools.frame(S2, C16, i_ctrl(1, 0), lsdu[100:], False),
+        hdlc_tools.frame(S2, C16, i_ctrl(2, 1), lsdu[:100], True),
+        hdlc_tools.frame(S2, C16, i_ctrl(3, 1), lsdu[100:], False),
     ]
     garbage = b"\x7e\xa3\xff\x01\x7e\xa0\x0a\x02\x23\x21\x93\x00\x7e\x7e\x55" + parts[2][:20]
-    ad.run(hdlc.frame(S2, C16, 0x93), 0)
+    ad.run(hdlc_tools.frame(S2, C16, 0x93), 0)
     ad.run(parts[0], 0)
     ad.run(parts[1], 0)
     ad.run(garbage, 0)  # warm-up of the resync path

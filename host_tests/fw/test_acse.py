@@ -135,7 +135,7 @@ def test_parse_3_4_ciphered_context():
     assert H(a.calling_ap_title) == "4D4D4D0000BC614E"
     assert a.mechanism == acse.MECH_LLS and a.auth_value == b"12345678"
     assert H(a.user_info) == GLO_INITIATE
-    assert a.user_info[0] == acse.GLO_INITIATE_REQUEST
+    assert a.user_info[0] == 0x21  # glo-initiate-request
     # a window inside a larger buffer (as after an HDLC LLC header)
     big = b"\xe6\xe6\x00" + b + b"\x7e"
     a = acse.parse_aarq(big, 3, 3 + len(b))
@@ -458,12 +458,12 @@ def test_rlrq_3_9_and_3_10():
     assert acse.parse_rlrq(b, 0, len(b)) == (0, None)
     b = U(RLRQ_3_10)
     reason, ui = acse.parse_rlrq(b, 0, len(b))
-    assert reason == acse.RELEASE_NORMAL and H(ui) == GLO_INITIATE
+    assert reason == 0 and H(ui) == GLO_INITIATE  # normal (0)
     b = U("6200")
     assert acse.parse_rlrq(b, 0, 2) == (None, None)
     b = U(apdu(0x62, "800101", apdu(0xBE, apdu(0x04, "01000000065F1F04000010000400"))))
     reason, ui = acse.parse_rlrq(b, 0, len(b))
-    assert reason == acse.RELEASE_URGENT and ui[0] == 1
+    assert reason == 1 and ui[0] == 1  # urgent (1)
     for bad in ("6303800100", "6204800100", "620680010080 0101", "6205800100", "62038000",
                 "6202BE00", "6203A00100", "6203BF1F00", "6205BE03050100"):
         x = U(bad)
@@ -476,7 +476,7 @@ def test_rlrq_3_9_and_3_10():
 def test_rlre_3_11_3_12_3_13():
     buf = bytearray(64)
     w = axdr.Writer(buf)
-    acse.encode_rlre(w, acse.RELEASE_NORMAL)
+    acse.encode_rlre(w, 0)  # reason: normal (0)
     assert H(buf[: w.pos]) == "6303800100"
     w.reset()
     acse.encode_rlre(w, 0, U("080100065F1F0400001E1D04C80007"))

@@ -7,12 +7,15 @@ Book rules next to each case, not produced by the codec under test.
 import random
 from binascii import hexlify, unhexlify
 
-from dlms import axdr
+from dlms import axdr, axdr_tools
 from dlms.axdr import BufferFull, DecodeError
 
 
 def U(s):
     return unhexlify(s.replace(" ", ""))
+
+
+MAX_DEPTH = 16  # the codec's nesting bound (axdr._MAX_DEPTH)
 
 
 def H(b):
@@ -166,7 +169,7 @@ def test_typed_writers_match_generic_encoder():
         assert H(buf[: w.pos]) == want, (args, H(buf[: w.pos]))
 
 
-def test_typed_readers():
+def test_typed_values_read_in_sequence():
     r = axdr.Reader(
         U(
             "0301 0403A0 05FFFFFFFE 0600001391 0903414243 0A0141 0C0142 0D42 0FFB 10FFFE 11FF"
@@ -174,39 +177,41 @@ def test_typed_readers():
             " 19" + DT_4_7 + " 1A07E5011807 1B0E303950 00 0102 0203"
         )
     )
-    assert r.boolean() is True
-    bits, n = r.bit_string()
-    assert bytes(bits) == b"\xa0" and n == 3
-    assert r.double_long() == -2
-    assert r.double_long_unsigned() == 5009
-    assert bytes(r.octet_string()) == b"ABC"
-    assert bytes(r.visible_string()) == b"A"
-    assert bytes(r.utf8_string()) == b"B"
-    assert r.bcd() == 0x42
-    assert r.integer() == -5
-    assert r.long() == -2
-    assert r.unsigned() == 255
-    assert r.long_unsigned() == 0x1234
-    assert r.long64() == -3
-    assert r.long64_unsigned() == 1
-    assert r.enum() == 3
-    assert r.float32() == 1.5
-    assert r.float64() == -2.25
-    assert H(r.date_time()) == DT_4_7
-    assert H(r.date()) == "07E5011807"
-    assert H(r.time()) == "0E303950"
-    r.null()
-    assert r.array() == 2
-    raises(DecodeError, r.structure)  # count 3 > the 0 bytes left
-    # a typed reader refuses another tag
-    for fn in ("boolean", "octet_string", "unsigned", "long_unsigned", "structure", "null"):
-        raises(DecodeError, getattr(axdr.Reader(U("1600")), fn))
+    assert r.data() == (axdr.BOOLEAN, True)
+    assert r.data() == (axdr.BIT_STRING, (b"\xa0", 3))
+    assert r.data() == (axdr.DOUBLE_LONG, -2)
+    assert r.data() == (axdr.DOUBLE_LONG_UNSIGNED, 5009)
+    assert r.data() == (axdr.OCTET_STRING, b"ABC")
+    assert r.data() == (axdr.VISIBLE_STRING, b"A")
+    assert r.data() == (axdr.UTF8_STRING, b"B")
+    assert r.data() == (axdr.BCD, 0x42)
+    assert r.data() == (axdr.INTEGER, -5)
+    assert r.data() == (axdr.LONG, -2)
+    assert r.data() == (axdr.UNSIGNED, 255)
+    assert r.data() == (axdr.LONG_UNSIGNED, 0x1234)
+    assert r.data() == (axdr.LONG64, -3)
+    assert r.data() == (axdr.LONG64_UNSIGNED, 1)
+    assert r.data() == (axdr.ENUM, 3)
+    assert r.data() == (axdr.FLOAT32, 1.5)
+    assert r.data() == (axdr.FLOAT64, -2.25)
+    assert r.data() == (axdr.DATE_TIME, U(DT_4_7))
+    assert r.data() == (axdr.DATE, U("07E5011807"))
+    assert r.data() == (axdr.TIME, U("0E303950"))
+    assert r.data() == (axdr.NULL, None)
+    r.expect(axdr.ARRAY)  # a header read field by field: tag, then the element count
+    assert r.length() == 2
+    r.expect(axdr.STRUCTURE)
+    raises(DecodeError, r.length)  # count 3 > the 0 bytes left
+    # expect() refuses another tag
+    raises(DecodeError, axdr.Reader(U("1600")).expect, axdr.UNSIGNED)
     raises(DecodeError, axdr.Reader(U("11")).expect, 0x12)
 
 
-def test_octet_string_reader_returns_a_view_not_a_copy():
+def test_octet_string_read_field_by_field_is_a_view_not_a_copy():
     buf = bytearray(U("0903010203"))
-    v = axdr.Reader(buf).octet_string()
+    r = axdr.Reader(buf)
+    r.expect(axdr.OCTET_STRING)
+    v = r.raw(r.length())
     buf[2] = 0x55
     assert v[0] == 0x55
 
@@ -298,7 +303,7 @@ def test_vector_4_6_datablock_header():
 
 def test_vector_4_7_set_clock():
     apdu = U("C101C100080000010000FF0200090C" + DT_4_7)
-    b12 = axdr.date_time_bytes(2021, 1, 24, 14, 48, 57, 80, -60, 0, weekday=0xFF)
+    b12 = axdr_tools.date_time_bytes(2021, 1, 24, 14, 48, 57, 80, -60, 0, weekday=0xFF)
     assert H(b12) == DT_4_7
     buf = bytearray(40)
     w = axdr.Writer(buf)
@@ -306,10 +311,11 @@ def test_vector_4_7_set_clock():
     w.octet_string(b12)
     assert bytes(buf[: w.pos]) == apdu
     r = axdr.Reader(apdu, 13)
-    v = r.octet_string()
-    assert axdr.parse_date_time(v) == (2021, 1, 24, 0xFF, 14, 48, 57, 80, -60, 0)
+    r.expect(axdr.OCTET_STRING)
+    v = r.raw(r.length())
+    assert axdr_tools.parse_date_time(v) == (2021, 1, 24, 0xFF, 14, 48, 57, 80, -60, 0)
     # with the weekday computed: 2021-01-24 was a Sunday (7)
-    assert axdr.date_time_bytes(2021, 1, 24, 14, 48, 57, 80, -60)[4] == 7
+    assert axdr_tools.date_time_bytes(2021, 1, 24, 14, 48, 57, 80, -60)[4] == 7
 
 
 def _obis_clock():
@@ -328,8 +334,8 @@ def test_vector_5_1_range_descriptor():
     tag, (restrict, frm, to, columns) = v
     assert tag == axdr.STRUCTURE
     assert restrict == (axdr.STRUCTURE, [(18, 8), _obis_clock(), (15, 2), (18, 0)])
-    assert axdr.parse_date_time(frm[1]) == (2018, 6, 1, 0xFF, 0, 3, 0, 0xFF, -120, 0x80)
-    assert axdr.parse_date_time(to[1]) == (2021, 1, 6, 0xFF, 0, 3, 0, 0xFF, -60, 0)
+    assert axdr_tools.parse_date_time(frm[1]) == (2018, 6, 1, 0xFF, 0, 3, 0, 0xFF, -120, 0x80)
+    assert axdr_tools.parse_date_time(to[1]) == (2021, 1, 6, 0xFF, 0, 3, 0, 0xFF, -60, 0)
     assert columns == (axdr.ARRAY, [])
     assert enc(v) == bytes(apdu[14:])  # re-encodes to the same bytes
 
@@ -343,8 +349,8 @@ def test_vector_5_2_range_descriptor():
     v = r.data()
     assert r.remaining() == 0
     frm, to = v[1][1], v[1][2]
-    assert axdr.parse_date_time(frm[1]) == (2017, 10, 1, 7, 0, 0, 0, 0, -60, 0x80)
-    assert axdr.parse_date_time(to[1]) == (2017, 10, 1, 7, 1, 0, 0, 0, -60, 0x80)
+    assert axdr_tools.parse_date_time(frm[1]) == (2017, 10, 1, 7, 0, 0, 0, 0, -60, 0x80)
+    assert axdr_tools.parse_date_time(to[1]) == (2017, 10, 1, 7, 1, 0, 0, 0, -60, 0x80)
     assert enc(v) == bytes(apdu[14:])
 
 
@@ -363,23 +369,24 @@ def test_vector_5_4_gurux_and_dlms_cosem_dates():
     r = axdr.Reader(frag)
     a, b, cols = r.data(), r.data(), r.data()
     assert r.remaining() == 0 and cols == (axdr.ARRAY, [])
-    assert axdr.parse_date_time(a[1]) == (2024, 1, 15, 0xFF, 0, 30, 0, 0, 0, 0)
-    assert axdr.parse_date_time(b[1]) == (2024, 1, 15, 0xFF, 1, 0, 0, 0, 0, 0)
+    assert axdr_tools.parse_date_time(a[1]) == (2024, 1, 15, 0xFF, 0, 30, 0, 0, 0, 0)
+    assert axdr_tools.parse_date_time(b[1]) == (2024, 1, 15, 0xFF, 1, 0, 0, 0, 0, 0)
     c = dec(U("090C07E8010FFF001E0000800000"))
-    assert axdr.parse_date_time(c[1])[8] == axdr.DEVIATION_UNSPECIFIED
+    assert axdr_tools.parse_date_time(c[1])[8] == axdr_tools.DEVIATION_UNSPECIFIED
 
 
 def test_date_time_helpers():
-    assert axdr.day_of_week(2000, 1, 1) == 6  # Saturday
-    assert axdr.day_of_week(1970, 1, 1) == 4  # Thursday
-    assert axdr.day_of_week(2024, 2, 29) == 4  # Thursday
-    assert axdr.day_of_week(2023, 12, 31) == 7  # Sunday
-    assert axdr.day_of_week(2024, 3, 4) == 1  # Monday
-    assert H(axdr.date_time_bytes(0xFFFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)) == (
+    assert axdr_tools.day_of_week(2000, 1, 1) == 6  # Saturday
+    assert axdr_tools.day_of_week(1970, 1, 1) == 4  # Thursday
+    assert axdr_tools.day_of_week(2024, 2, 29) == 4  # Thursday
+    assert axdr_tools.day_of_week(2023, 12, 31) == 7  # Sunday
+    assert axdr_tools.day_of_week(2024, 3, 4) == 1  # Monday
+    assert H(axdr_tools.date_time_bytes(0xFFFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)) == (
         "FFFFFFFFFFFFFFFFFF800000"
     )
-    assert H(axdr.date_time_bytes(2024, 1, 15, 0, 30, 0, 0, 0, 0)) == "07E8010F01001E0000000000"
-    assert H(axdr.date_time_bytes(2024, 0xFE, 0xFE, 2, 0, 0, deviation=-120, status=0x80))[
+    b12 = axdr_tools.date_time_bytes(2024, 1, 15, 0, 30, 0, 0, 0, 0)
+    assert H(b12) == "07E8010F01001E0000000000"
+    assert H(axdr_tools.date_time_bytes(2024, 0xFE, 0xFE, 2, 0, 0, deviation=-120, status=0x80))[
         4:
     ] == "FEFEFF02000000FF8880"
     for bad in (
@@ -395,10 +402,10 @@ def test_date_time_helpers():
         (2024, 1, 1, 0, 0, 0, 0, 0, 256),
         (0x10000, 1, 1, 0, 0, 0),
     ):
-        raises(ValueError, axdr.date_time_bytes, *bad)
-    raises(ValueError, axdr.date_time_bytes, 2024, 1, 1, 0, 0, 0, 0, 0, 0, 8)
-    raises(DecodeError, axdr.parse_date_time, b"\x00" * 11)
-    assert axdr.parse_date_time(U("FFFFFFFFFFFFFFFFFF800000"))[0] == 0xFFFF
+        raises(ValueError, axdr_tools.date_time_bytes, *bad)
+    raises(ValueError, axdr_tools.date_time_bytes, 2024, 1, 1, 0, 0, 0, 0, 0, 0, 8)
+    raises(DecodeError, axdr_tools.parse_date_time, b"\x00" * 11)
+    assert axdr_tools.parse_date_time(U("FFFFFFFFFFFFFFFFFF800000"))[0] == 0xFFFF
 
 
 def test_range_checks_on_encode():
@@ -470,15 +477,15 @@ def test_compact_array_with_long_contents():
 
 
 def test_nesting_depth_is_bounded():
-    ok = U("0101" * axdr.MAX_DEPTH + "00")
+    ok = U("0101" * MAX_DEPTH + "00")
     assert axdr.Reader(ok).skip_data() == axdr.ARRAY
     v = dec(ok)
     assert enc(v) == ok
-    for depth in (axdr.MAX_DEPTH + 1, 1000):
+    for depth in (MAX_DEPTH + 1, 1000):
         raises(DecodeError, axdr.Reader(U("0101" * depth + "00")).data)
         raises(DecodeError, axdr.Reader(U("0201" * depth + "00")).skip_data)
     deep = (axdr.NULL, None)
-    for _ in range(axdr.MAX_DEPTH + 1):
+    for _ in range(MAX_DEPTH + 1):
         deep = (axdr.ARRAY, [deep])
     raises(ValueError, enc, deep)
 
@@ -646,9 +653,14 @@ def test_hot_paths_do_not_allocate():
         out[3] = r.u16()
         r.pos += 6
         out[4] = r.u8() + r.u8()
-        out[5] = r.double_long_unsigned()
-        out[6] = r.double_long() + r.long()
-        out[7] = r.unsigned()
+        r.expect(axdr.DOUBLE_LONG_UNSIGNED)
+        out[5] = r.u32()
+        r.expect(axdr.DOUBLE_LONG)
+        v = r.u32()  # FFFFFFFE: -2 as Integer32
+        r.expect(axdr.LONG)
+        out[6] = (v - 0x100000000 if v & 0x80000000 else v) + r.u16() - 0x10000
+        r.expect(axdr.UNSIGNED)
+        out[7] = r.u8()
     finally:
         micropython.heap_unlock()
     assert out == [0xC0, 1, 0xC1, 3, 2, 5009, -4, 255]

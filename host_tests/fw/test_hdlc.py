@@ -1,13 +1,13 @@
 """HDLC link layer (IEC 62056-46): frame codec and server state machine.
 
 Runs under CPython and MicroPython. Wherever dlms-vectors.md section 2 publishes the bytes of a
-frame, the test feeds or expects those exact bytes; our own encoder (hdlc.frame) only builds
-the client frames that no vector provides.
+frame, the test feeds or expects those exact bytes; our own encoder (hdlc_tools.frame) only
+builds the client frames that no vector provides.
 """
 
 import binascii
 
-from dlms import hdlc
+from dlms import hdlc, hdlc_tools
 
 
 def h(s):
@@ -104,7 +104,7 @@ def one(outs):
 
 
 def dec(f):
-    d = hdlc.decode_frame(f)
+    d = hdlc_tools.decode_frame(f)
     assert d is not None, hx(f)
     return d  # segmented, dst, dst_len, src, src_len, control, info
 
@@ -122,7 +122,7 @@ def rr_ctrl(nr, pf=True):
 
 
 def cframe(ctrl, info=b"", dst=S2, src=C16, seg=False):
-    return hdlc.frame(dst, src, ctrl, info, seg)
+    return hdlc_tools.frame(dst, src, ctrl, info, seg)
 
 
 def connect(link, dst=S2, src=C16, info=b"", now=0):
@@ -151,19 +151,19 @@ class Prng:
 
 
 def test_address_encoding():
-    assert hdlc.encode_address(16, 1) == h("21")
-    assert hdlc.encode_address(1, 1) == h("03")
-    assert hdlc.encode_address(0x4A, 1) == h("95")
-    assert hdlc.server_address(1, 17, 2) == 0x91
-    assert hdlc.encode_address(0x91, 2) == h("0223")
-    assert hdlc.server_address(1, 17, 4) == 0x4011
-    assert hdlc.encode_address(0x4011, 4) == h("00020023")
-    assert hdlc.encode_address(hdlc.server_address(1, 0, 2), 2) == h("0201")
-    assert hdlc.decode_address(h("00020023"), 0, 4) == (0x4011, 4)
-    assert hdlc.decode_address(h("0223"), 0, 2) == (0x91, 2)
-    assert hdlc.decode_address(h("21"), 0, 1) == (16, 1)
-    assert hdlc.decode_address(h("0002002200"), 0, 5) == (-1, 0)  # no end within 4 bytes
-    assert hdlc.decode_address(h("0002"), 0, 2) == (-1, 0)  # runs off the end
+    assert hdlc_tools.encode_address(16, 1) == h("21")
+    assert hdlc_tools.encode_address(1, 1) == h("03")
+    assert hdlc_tools.encode_address(0x4A, 1) == h("95")
+    assert hdlc_tools.server_address(1, 17, 2) == 0x91
+    assert hdlc_tools.encode_address(0x91, 2) == h("0223")
+    assert hdlc_tools.server_address(1, 17, 4) == 0x4011
+    assert hdlc_tools.encode_address(0x4011, 4) == h("00020023")
+    assert hdlc_tools.encode_address(hdlc_tools.server_address(1, 0, 2), 2) == h("0201")
+    assert hdlc_tools.decode_address(h("00020023"), 0, 4) == (0x4011, 4)
+    assert hdlc_tools.decode_address(h("0223"), 0, 2) == (0x91, 2)
+    assert hdlc_tools.decode_address(h("21"), 0, 1) == (16, 1)
+    assert hdlc_tools.decode_address(h("0002002200"), 0, 5) == (-1, 0)  # no end within 4 bytes
+    assert hdlc_tools.decode_address(h("0002"), 0, 2) == (-1, 0)  # runs off the end
 
 
 def test_decode_published_frames():
@@ -186,36 +186,36 @@ def test_decode_published_frames():
     for pos in (3, 7, 9, 20, len(V27_AARQ) - 3):
         bad = bytearray(V27_AARQ)
         bad[pos] ^= 0x04
-        assert hdlc.decode_frame(bytes(bad)) is None, pos
+        assert hdlc_tools.decode_frame(bytes(bad)) is None, pos
 
 
 def test_encoder_reproduces_published_frames():
     assert cframe(0x93) == V21_SNRM
     assert cframe(0x93, dst=S4) == V22_SNRM4
     assert cframe(0x10, LLC_REQ + AARQ_APDU) == V27_AARQ
-    assert hdlc.frame(C16, S2, 0x30, LLC_RSP + AARE_APDU) == V28_AARE
-    assert hdlc.frame(S1, C16, 0x93, hdlc.snrm_info(256, 256, size=2)) == V210_SNRM
+    assert hdlc_tools.frame(C16, S2, 0x30, LLC_RSP + AARE_APDU) == V28_AARE
+    assert hdlc_tools.frame(S1, C16, 0x93, hdlc_tools.snrm_info(256, 256, size=2)) == V210_SNRM
     assert cframe(rr_ctrl(7)) == V211_RR
     assert cframe(0x53) == V212_DISC
-    assert hdlc.frame(C16, S2, 0x73) == V212_UA
-    assert hdlc.frame(C16, S1, 0x73) == V26_UA
+    assert hdlc_tools.frame(C16, S2, 0x73) == V212_UA
+    assert hdlc_tools.frame(C16, S1, 0x73) == V26_UA
     get1 = LLC_REQ + h("C0018100080000010000FF0100")
-    assert hdlc.frame(b"\x95", b"\x75", 0x54, get1) == V29_GET1
-    seg = hdlc.frame(C16, S2, 0x30, b"\x01", True)
+    assert hdlc_tools.frame(b"\x95", b"\x75", 0x54, get1) == V29_GET1
+    seg = hdlc_tools.frame(C16, S2, 0x30, b"\x01", True)
     assert seg[1] == 0xA8 and dec(seg)[0] is True
 
 
 def test_parse_params_of_published_ua_and_snrm():
-    assert hdlc.parse_params(dec(V23_UA)[6]) == (128, 128, 1, 1)  # 2-byte values
-    assert hdlc.parse_params(dec(V24_UA)[6]) == (154, 154, 1, 1)  # 1-byte values
-    assert hdlc.parse_params(dec(V25_UA)[6]) == (128, 128, 1, 1)
-    assert hdlc.parse_params(dec(V210_SNRM)[6]) == (256, 256, 1, 1)
-    assert hdlc.parse_params(b"") == (128, 128, 1, 1)
-    assert hdlc.parse_params(h("818006 05012A 060128")) == (42, 40, 1, 1)
-    assert hdlc.parse_params(h("818007 0504000000FF 09")) is None  # truncated item
-    assert hdlc.parse_params(h("818004 050180")) is None  # group length wrong
-    assert hdlc.parse_params(h("818003 050500")) is None  # value length 5
-    assert hdlc.parse_params(h("828003 050180")) is None  # format identifier
+    assert hdlc_tools.parse_params(dec(V23_UA)[6]) == (128, 128, 1, 1)  # 2-byte values
+    assert hdlc_tools.parse_params(dec(V24_UA)[6]) == (154, 154, 1, 1)  # 1-byte values
+    assert hdlc_tools.parse_params(dec(V25_UA)[6]) == (128, 128, 1, 1)
+    assert hdlc_tools.parse_params(dec(V210_SNRM)[6]) == (256, 256, 1, 1)
+    assert hdlc_tools.parse_params(b"") == (128, 128, 1, 1)
+    assert hdlc_tools.parse_params(h("818006 05012A 060128")) == (42, 40, 1, 1)
+    assert hdlc_tools.parse_params(h("818007 0504000000FF 09")) is None  # truncated item
+    assert hdlc_tools.parse_params(h("818004 050180")) is None  # group length wrong
+    assert hdlc_tools.parse_params(h("818003 050500")) is None  # value length 5
+    assert hdlc_tools.parse_params(h("828003 050180")) is None  # format identifier
 
 
 # --- connection set-up and addressing ---
@@ -238,7 +238,7 @@ def test_snrm_4byte_address():
     link = hdlc.Link()
     ua = one(pump(link, V22_SNRM4))
     assert ua[3:9] == h("21 00020023 73")  # answered in the 4-byte form, like vector 2.3
-    assert hdlc.parse_params(dec(ua)[6]) == hdlc.parse_params(dec(V23_UA)[6])
+    assert hdlc_tools.parse_params(dec(ua)[6]) == hdlc_tools.parse_params(dec(V23_UA)[6])
 
 
 def test_snrm_1byte_address_and_disc_gives_published_ua():
@@ -256,7 +256,7 @@ def test_snrm_with_parameters_vector_2_10():
     assert dec(ua)[6] == DEFAULT_UA_INFO
     link = hdlc.Link(max_info_rx=154, max_info_tx=154)
     ua = one(pump(link, V210_SNRM))
-    assert hdlc.parse_params(dec(ua)[6]) == (154, 154, 1, 1)
+    assert hdlc_tools.parse_params(dec(ua)[6]) == (154, 154, 1, 1)
     # the same proposal to the 2-byte address gives exactly the published UA 2.4
     link = hdlc.Link(max_info_rx=154, max_info_tx=154)
     assert one(pump(link, cframe(0x93, dec(V210_SNRM)[6]))) == V24_UA
@@ -276,11 +276,11 @@ def test_snrm_40_42_negative_case():
 def test_snrm_value_forms_and_windows():
     for size in (1, 2, 4):
         link = hdlc.Link(window_rx=7, window_tx=3)
-        info = hdlc.snrm_info(100, 90, 5, 2, size=size)
+        info = hdlc_tools.snrm_info(100, 90, 5, 2, size=size)
         ua = connect(link, info=info)
         # client TX 100 -> server RX 100; client RX 90 -> server TX 90;
         # client window TX 5 -> server RX min(5, 7); client window RX 2 -> server TX min(2, 3)
-        assert hdlc.parse_params(dec(ua)[6]) == (90, 100, 2, 5), size
+        assert hdlc_tools.parse_params(dec(ua)[6]) == (90, 100, 2, 5), size
         assert (link.max_info_tx_neg, link.max_info_rx_neg) == (90, 100)
         assert (link.window_tx_neg, link.window_rx_neg) == (2, 5)
     # unknown parameters are skipped; big 4-byte values are clamped to the server's limits
@@ -290,7 +290,7 @@ def test_snrm_value_forms_and_windows():
 
 
 def test_unacceptable_snrm_gets_dm():
-    for info in (hdlc.snrm_info(max_info_rx=20), hdlc.snrm_info(window_rx=0),
+    for info in (hdlc_tools.snrm_info(max_info_rx=20), hdlc_tools.snrm_info(window_rx=0),
                  h("818005 0501"), h("81")):
         link = hdlc.Link()
         dm = one(pump(link, cframe(0x93, info)))
@@ -318,15 +318,16 @@ def test_wrong_addresses_are_ignored():
 
 def test_other_server_configuration():
     link = hdlc.Link(upper=0x4A, lower=0x1234)
-    ua = connect(link, dst=hdlc.encode_address(hdlc.server_address(0x4A, 0x1234, 4), 4))
-    assert dec(ua)[3] == hdlc.server_address(0x4A, 0x1234, 4)
+    dst = hdlc_tools.encode_address(hdlc_tools.server_address(0x4A, 0x1234, 4), 4)
+    ua = connect(link, dst=dst)
+    assert dec(ua)[3] == hdlc_tools.server_address(0x4A, 0x1234, 4)
     assert pump(link, cframe(0x53, dst=h("95"))) != []  # 1-byte form: logical device only
 
 
 def test_broadcast_is_accepted_but_never_answered():
     ui_info = LLC_REQ + h("C201C1")
-    all4 = hdlc.encode_address(hdlc.server_address(1, 0x3FFF, 4), 4)
-    all4u = hdlc.encode_address(hdlc.server_address(0x3FFF, 17, 4), 4)
+    all4 = hdlc_tools.encode_address(hdlc_tools.server_address(1, 0x3FFF, 4), 4)
+    all4u = hdlc_tools.encode_address(hdlc_tools.server_address(0x3FFF, 17, 4), 4)
     assert (all4, all4u) == (h("0002FEFF"), h("FEFE0023"))
     for dst in (h("FF"), h("02FF"), h("FE23"), all4, all4u):
         link = hdlc.Link()
@@ -384,7 +385,7 @@ def test_get_set_sequence_1byte_jdlms_vectors():
     srv, cli = h("95"), h("75")  # server 0x4A, client 0x3A
     connect(link, dst=srv, src=cli)
     for ns in (0, 1):  # two exchanges bring N(S)/N(R) to 2, as in the jDLMS capture
-        f = hdlc.frame(srv, cli, i_ctrl(ns, ns), LLC_REQ + b"\x01\x02")
+        f = hdlc_tools.frame(srv, cli, i_ctrl(ns, ns), LLC_REQ + b"\x01\x02")
         rsp = one(pump(link, f, responder=echo))
         assert ctrl_of(rsp) == i_ctrl(ns, ns + 1)
     for req, rsp in ((V29_GET1, V29_GET1_RSP), (V29_GET2, V29_GET2_RSP), (V29_SET, V29_SET_RSP)):
@@ -440,7 +441,7 @@ def test_lost_response_is_sent_again():
 
 def test_segmented_reply_window_1():
     link = hdlc.Link()
-    connect(link, info=hdlc.snrm_info(max_info_rx=64))
+    connect(link, info=hdlc_tools.snrm_info(max_info_rx=64))
     apdu = bytes(i & 0xFF for i in range(200))
     outs = pump(link, cframe(i_ctrl(0, 0), LLC_REQ + b"\x01"), responder=lambda a: apdu)
     got = b""
@@ -462,7 +463,7 @@ def test_segmented_reply_window_1():
 
 def test_segmented_reply_window_3_bursts():
     link = hdlc.Link(window_tx=3)
-    connect(link, info=hdlc.snrm_info(max_info_rx=64, window_rx=3))
+    connect(link, info=hdlc_tools.snrm_info(max_info_rx=64, window_rx=3))
     assert link.window_tx_neg == 3
     apdu = bytes(300)
     outs = pump(link, cframe(i_ctrl(0, 0), LLC_REQ + b"\x01"), responder=lambda a: apdu)
@@ -492,7 +493,7 @@ def test_gurux_rr_vector_2_11_continues_segmentation():
 
 def test_rnr_holds_segments_back():
     link = hdlc.Link()
-    connect(link, info=hdlc.snrm_info(max_info_rx=64))
+    connect(link, info=hdlc_tools.snrm_info(max_info_rx=64))
     outs = pump(link, cframe(i_ctrl(0, 0), LLC_REQ + b"\x01"), responder=lambda a: bytes(100))
     assert ctrl_of(one(outs)) == i_ctrl(0, 1)
     assert ctrl_of(one(pump(link, cframe((1 << 5) | 0x15)))) == rr_ctrl(1)  # RNR N(R)=1, P
@@ -515,7 +516,7 @@ def test_segmented_request_is_reassembled():
     assert ctrl_of(one(outs)) == i_ctrl(0, 3) and dec(outs[0])[6] == LLC_RSP + echo(apdu)
     # with window 3 the client sends P=1 only on the last frame: no RR in between
     link = hdlc.Link(window_rx=3)
-    connect(link, info=hdlc.snrm_info(window_tx=3))
+    connect(link, info=hdlc_tools.snrm_info(window_tx=3))
     assert link.window_rx_neg == 3
     reqs = []
     stream = b"".join(cframe(i_ctrl(k, 0, k == 2), p, seg=k < 2) for k, p in enumerate(parts))
@@ -553,7 +554,7 @@ def test_reassembly_overflow_is_rejected_not_crashed():
 def test_i_frame_and_rr_in_ndm_get_dm():
     link = hdlc.Link()
     dm = one(pump(link, V27_AARQ, responder=echo))
-    assert dm == hdlc.frame(C16, S2, 0x1F)
+    assert dm == hdlc_tools.frame(C16, S2, 0x1F)
     assert ctrl_of(one(pump(link, cframe(rr_ctrl(0))))) == 0x1F
     assert pump(link, cframe(i_ctrl(0, 0, False), LLC_REQ + b"\x01")) == []  # no P: silence
     assert not link.connected
@@ -596,7 +597,7 @@ def test_snrm_in_nrm_drops_partial_reassembly_and_pending_segments():
 
 def test_request_without_poll_is_answered_at_the_next_poll():
     link = hdlc.Link(window_rx=2)
-    connect(link, info=hdlc.snrm_info(window_tx=2))
+    connect(link, info=hdlc_tools.snrm_info(window_tx=2))
     reqs = []
     req = cframe(i_ctrl(0, 0, False), LLC_REQ + b"\x01")
     assert pump(link, req, responder=echo, reqs=reqs) == [] and len(reqs) == 1
@@ -604,7 +605,7 @@ def test_request_without_poll_is_answered_at_the_next_poll():
     assert ctrl_of(rsp) == i_ctrl(0, 1) and dec(rsp)[6] == LLC_RSP + echo(b"\x01")
     # the same when the client repeats its frame with P=1
     link = hdlc.Link(window_rx=2)
-    connect(link, info=hdlc.snrm_info(window_tx=2))
+    connect(link, info=hdlc_tools.snrm_info(window_tx=2))
     pump(link, req, responder=echo)
     assert one(pump(link, cframe(i_ctrl(0, 0), LLC_REQ + b"\x01"), responder=echo)) == rsp
 
