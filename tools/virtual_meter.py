@@ -49,6 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--heap", default=DEFAULT_HEAP,
                    help="MicroPython GC heap, e.g. 96wK (default %s: the smallest supported "
                         "board's free heap)" % DEFAULT_HEAP)
+    p.add_argument("--mpy-in-heap", action="store_true",
+                   help="load the firmware .mpy files into the GC heap, as stock MicroPython does "
+                        "with deployed files (default: execute them in place from a ROMFS image "
+                        "outside the heap, as a frozen or ROMFS firmware build does)")
     p.add_argument("--micropython", default=None,
                    help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
                         "installed in .venv)")
@@ -121,6 +125,41 @@ def build_mpy(dest=MPY_DIR):
     return dest
 
 
+ROMFS_IMAGE = os.path.join(ROOT, "build", "firmware-unix.romfs")
+
+
+def build_romfs(src=MPY_DIR, image=ROMFS_IMAGE):
+    """Pack the compiled firmware into a ROMFS image (MicroPython's read-only, memory-mappable
+    filesystem; the format writer is mpremote's). Rebuilt only when a .mpy is newer."""
+    from mpremote.romfs import VfsRomWriter
+
+    newest = 0.0
+    for d, _dirs, files in os.walk(src):
+        for f in files:
+            newest = max(newest, os.path.getmtime(os.path.join(d, f)))
+    if os.path.exists(image) and os.path.getmtime(image) >= newest:
+        return image
+    rom = VfsRomWriter()
+
+    def add(folder):
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                rom.opendir(name)
+                add(path)
+                rom.closedir()
+            elif name.endswith(".mpy"):
+                with open(path, "rb") as fh:
+                    rom.mkfile(name, fh.read())
+
+    add(src)
+    tmp = "%s.%d.tmp" % (image, os.getpid())
+    with open(tmp, "wb") as fh:
+        fh.write(rom.finalise())
+    os.replace(tmp, image)
+    return image
+
+
 def mp_env():
     env = dict(os.environ)
     env["MICROPYPATH"] = MPY_DIR
@@ -156,7 +195,8 @@ def main(argv=None):
     if not binary:
         # In-process host: exec CPython running the Unix port; the pid stays the same.
         host = os.path.join(ROOT, "tools", "mp_host.py")
-        argv2 = [sys.executable, host, str(ctl_w), "micropython"] + heap + script
+        rom = "-" if args.mpy_in_heap else build_romfs()
+        argv2 = [sys.executable, host, str(ctl_w), rom, "micropython"] + heap + script
         argv2 += meter_args + ["--pid", str(os.getpid())]
         os.execve(sys.executable, argv2, mp_env())
     # A separate binary: stay in between, forward signals, die together.

@@ -4,7 +4,11 @@ Started by tools/virtual_meter.py (which prepares the pseudo-terminal, picks the
 hands over the file descriptors); not meant to be run by hand. Arguments:
 
     --tcp PORT|off  --serial-fd FD|off  --serial-name PATH  --slave-fd FD
-    --state DIR  --ctl-fd FD  --pid PID
+    --state DIR  --ctl-fd FD  --pid PID  [--romfs ADDR:LEN]
+
+--romfs: the firmware as a ROMFS image in memory outside the GC heap (see tools/mp_host.py);
+it is mounted at /rom and put first on sys.path before anything else is imported, so the
+firmware's bytecode executes in place, as it does from a board's flash.
 
 On start it prints exactly one JSON line on stdout once both transports accept traffic.
 A byte on the control fd (SIGTERM/SIGINT relayed by the launcher) is a clean shutdown:
@@ -14,13 +18,10 @@ persist, then exit 0. SIGKILL is a power cut.
 import os
 import sys
 
-import board as unix_board
-from app import App
-
 
 def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
-            "ctl-fd": "", "pid": "0", "slave-fd": ""}
+            "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": ""}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -43,8 +44,16 @@ def makedirs(path):
             pass
 
 
+def mount_romfs(spec):
+    import uctypes
+    import vfs
+
+    addr, n = spec.split(":")
+    vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(addr), int(n))), "/rom")
+    sys.path.insert(0, "/rom")
+
+
 class Board:
-    max_tcp = unix_board.MAX_TCP
 
     def log_error(self, where, exc):
         """The virtual meter reports errors the loop survived on stderr."""
@@ -52,6 +61,9 @@ class Board:
         sys.print_exception(exc, sys.stderr)
 
     def __init__(self, opts):
+        import board as unix_board
+
+        self.max_tcp = unix_board.MAX_TCP
         self.rtc = unix_board.VirtualRTC()
         makedirs(opts["state"])
         self.flash = unix_board.mount_flash(opts["state"])
@@ -80,11 +92,13 @@ def json_str(s):
 
 def main():
     opts = parse(sys.argv[1:])
+    if opts["romfs"]:
+        mount_romfs(opts["romfs"])
     board = Board(opts)
     import app as app_mod
 
     board.identity["firmware"] = app_mod.FIRMWARE_VERSION
-    meter = App(board)
+    meter = app_mod.App(board)
     stop = [False]
     if opts["ctl-fd"]:
         ctl = open(int(opts["ctl-fd"]), "rb")
