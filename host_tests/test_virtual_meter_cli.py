@@ -171,6 +171,23 @@ def test_heap_64wK_serves_a_public_session(started):
     m.stop()
 
 
+def test_mpy_in_heap_serves_a_public_session_at_the_default_heap(started):
+    """--mpy-in-heap (stock firmware model: .mpy in the GC heap) at the default heap."""
+    m = started(extra_args=["--mpy-in-heap"])
+    assert b"heapsize=110wK" in cmdline(m.pid)
+    assert not [a for a in cmdline(m.pid) if a.endswith(b".romfs")]
+    public_session(m, "tcp")
+    public_session(m, "hdlc")
+    m.stop()
+
+
+def test_default_runs_the_firmware_from_romfs(started):
+    m = started()
+    assert [a for a in cmdline(m.pid) if a.endswith(b"firmware-unix.romfs")]
+    public_session(m, "tcp")
+    m.stop()
+
+
 def test_micropython_option_launcher_stays_between(started):
     """--micropython PATH: the launcher keeps the pid of the ready line and forwards
     SIGTERM; the meter never outlives it."""
