@@ -18,15 +18,32 @@ Attributes (version 1):
  9 security_setup_reference   octet-string (logical name of the Security setup object)
 Methods: 1 reply_to_HLS_authentication, 2 change_HLS_secret, 3 add_object, 4 remove_object.
 
+Writes and methods (this meter):
+* attribute 7 ``secret``: write-only. Writing it changes the LLS password (mechanism 1) of
+  the client role this instance describes (0.0.40.0.2.255: the reader); the object table
+  gives that right to the management client only. A role without LLS (public: none;
+  management: HLS-GMAC, whose keys belong to Security setup) refuses with
+  read-write-denied. The new secret is an octet-string of 1..32 octets (else
+  other-reason); it takes effect at the next AARQ and is handed to the device's
+  ``on_secret_change`` hooks f(role, secret) for persistence.
+* 1 reply_to_HLS_authentication, 2 change_HLS_secret: HLS belongs to the security layer
+  (security suite 0, not in this build); until then both answer object-unavailable, and the
+  table grants nobody access to them.
+* 3 add_object, 4 remove_object: the object table is static (built once in objects.py);
+  both answer read-write-denied.
+
 The object list is never built in RAM: ``get(2)`` returns a generator that encodes one
 element per step straight from the object table, for the block-transfer pump.
 0.0.40.0.0.255 is "the current association" (its values are those of the association
 asking); 0.0.40.0.N.255 describes the association of one client role.
 """
 
-from cosem.base import CosemObject
+from cosem.base import CosemObject, expect
 from dlms import axdr
 from dlms import xdlms
+
+MECH_LLS = 1  # acse.MECH_LLS
+SECRET_MAX = 32  # longest LLS secret accepted
 
 STATUS_NON_ASSOCIATED = 0
 STATUS_PENDING = 1
@@ -127,6 +144,30 @@ class AssociationLN(CosemObject):
         else:
             return super().get_attr(attr, w, ctx)
         return 0
+
+    def set_attr(self, attr, value, ctx):
+        if attr == 7:
+            role = self._role(ctx)
+            policy = self.device.policies.get(role)
+            if policy is None or policy.mechanism != MECH_LLS:
+                return xdlms.DAR_READ_WRITE_DENIED  # no LLS secret to change for this role
+            v = expect(value, axdr.OCTET_STRING)
+            if v is None:
+                return xdlms.DAR_TYPE_UNMATCHED
+            if not 1 <= len(v) <= SECRET_MAX:
+                return xdlms.DAR_OTHER_REASON
+            policy.secret = bytes(v)
+            for hook in self.device.on_secret_change:
+                hook(role, policy.secret)
+            return 0
+        return super().set_attr(attr, value, ctx)
+
+    def action(self, method, param, w, ctx):
+        if method == 1 or method == 2:
+            return xdlms.DAR_OBJECT_UNAVAILABLE  # HLS: the security layer's job (not yet)
+        if method == 3 or method == 4:
+            return xdlms.DAR_READ_WRITE_DENIED  # the object table is static
+        return super().action(method, param, w, ctx)
 
     def _object_list(self, w, role):
         w.array(self.device.count(role))

@@ -17,8 +17,9 @@ An interface class is a Python class with:
 
 ``ctx`` is the association asking (its client SAP, negotiated context); ``ref`` the
 attribute reference with any selective access. Access rights are checked by the
-association before any of these is called; the class checks types and values. Classes never do I/O themselves: values
-come from the objects they were given (meter, clock, settings) when the table was built.
+association before any of these is called; the class checks types and values. Classes
+never do I/O themselves: values come from the objects they were given (meter, clock,
+settings) when the table was built.
 
 RAM: one instance per object; the logical name is a 6-byte bytes object.
 """

@@ -22,6 +22,8 @@ from cosem.association_ln import AssociationLN
 from cosem.base import obis
 from cosem.clock import Clock
 from cosem.data import Data
+from cosem.hdlc_setup import HdlcSettings, HdlcSetup
+from cosem.local_port_setup import LocalPortSettings, LocalPortSetup
 from cosem.sap_assignment import SapAssignment
 from dlms import acse
 from dlms import axdr
@@ -55,6 +57,7 @@ class LogicalDevice:
         self.security_setup_ln = obis("0.0.43.0.0.255")
         self.entries = []  # (obj, (public, reader, management) rights)
         self.policies = {}
+        self.on_secret_change = []  # hooks f(role, secret) after an LLS secret was written
         self._shared = {}  # while building: one object per distinct access spec
 
     def add(self, obj, pub=None, reader=None, mgmt=None):
@@ -119,11 +122,35 @@ def _ro(obj):
     return "r" * len(obj.ATTRS)
 
 
-def build(clock, identity):
+def default_port_settings(identity):
+    """The optical port's settings of a fresh meter: mode E, and the serial number as the
+    IEC 62056-21 device address when it is a valid one."""
+    serial = bytes(identity["serial"])
+    if not LocalPortSettings.valid(6, serial):
+        serial = b""
+    return LocalPortSettings(device_addr=serial)
+
+
+def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=None):
     """Compose the logical device from the meter's services.
 
-    clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'.
+    clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'
+    (and optionally 'lls_secret', the reader's password);
+    hdlc_settings: cosem.hdlc_setup.HdlcSettings shared with the HDLC ports (default: the
+    Blue Book defaults); hdlc_targets: the list of Links / HDLC ports those settings are
+    applied to when written (the application may fill it after building);
+    port_settings: cosem.local_port_setup.LocalPortSettings of the optical port (default:
+    ``default_port_settings(identity)``).
+
+    Management (client 1) reads everything readable and writes what the Blue Book lets a
+    client write: clock time, time zone and DST; the reader's LLS secret; the HDLC and
+    local port settings. Methods: the Clock's six. Association LN and SAP assignment
+    methods are granted to nobody (see their modules).
     """
+    if hdlc_settings is None:
+        hdlc_settings = HdlcSettings()
+    if port_settings is None:
+        port_settings = default_port_settings(identity)
     dev = LogicalDevice(identity["name"])
     dev.policies[PUBLIC] = acse.Policy(mechanism=0, conformance=CONFORMANCE, max_pdu=dev.max_pdu)
     dev.policies[READER] = acse.Policy(
@@ -137,7 +164,8 @@ def build(clock, identity):
     aln_ro = "rrrrrr-rr"
     dev.add(cur, pub=aln_ro, reader=aln_ro, mgmt=aln_ro)
     dev.add(AssociationLN("0.0.40.0.1.255", dev, PUBLIC), pub=aln_ro, mgmt=aln_ro)
-    dev.add(AssociationLN("0.0.40.0.2.255", dev, READER), reader=aln_ro, mgmt=aln_ro)
+    # management may change the reader's LLS password
+    dev.add(AssociationLN("0.0.40.0.2.255", dev, READER), reader=aln_ro, mgmt="rrrrrrwrr")
     dev.add(AssociationLN("0.0.40.0.3.255", dev, MANAGEMENT), mgmt=aln_ro)
     sap = SapAssignment("0.0.41.0.0.255", dev)
     dev.add(sap, pub=_ro(sap), reader=_ro(sap), mgmt=_ro(sap))
@@ -149,6 +177,11 @@ def build(clock, identity):
     fw = Data("1.0.0.2.0.255", (axdr.OCTET_STRING, identity["firmware"]))
     dev.add(fw, pub="rr", reader="rr", mgmt="rr")
     clk = Clock("0.0.1.0.0.255", clock)
-    dev.add(clk, pub=_ro(clk), reader=_ro(clk), mgmt=_ro(clk))
+    # time, time zone, DST writable; status and clock_base are the meter's own
+    dev.add(clk, pub=_ro(clk), reader=_ro(clk), mgmt=("rbbrbbbbr", "xxxxxx"))
+    hdlc = HdlcSetup("0.0.22.0.0.255", hdlc_settings, hdlc_targets)
+    dev.add(hdlc, reader=_ro(hdlc), mgmt="rbbbbbbbb")
+    port = LocalPortSetup("0.0.20.0.0.255", port_settings)
+    dev.add(port, reader="rrrrrr---", mgmt="rbbbbbwww")  # passwords: write-only
     dev.done()
     return dev

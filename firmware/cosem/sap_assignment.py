@@ -5,11 +5,14 @@ client uses). This meter has one logical device, the management logical device, 
 
 Attributes: 1 logical_name, 2 SAP_assignment_list array of structure
 {SAP long-unsigned, logical_device_name octet-string}.
-Methods: 1 connect_logical_device.
+Methods: 1 connect_logical_device (structure {SAP long-unsigned, logical_device_name
+octet-string}): refused with read-write-denied, the meter has one logical device and its
+SAP is fixed; the object table grants nobody access to it.
 """
 
 from cosem.base import CosemObject
 from dlms import axdr
+from dlms import xdlms
 
 
 class SapAssignment(CosemObject):
@@ -30,3 +33,8 @@ class SapAssignment(CosemObject):
             w.octet_string(self.device.name)
             return 0
         return super().get_attr(attr, w, ctx)
+
+    def action(self, method, param, w, ctx):
+        if method == 1:
+            return xdlms.DAR_READ_WRITE_DENIED  # one logical device, SAP fixed
+        return super().action(method, param, w, ctx)
