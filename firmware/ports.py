@@ -57,6 +57,7 @@ class HdlcPort:
         self.name = name
         self.link_args = link_args
         self.link = hdlc.Link(**link_args)
+        self.settings = None  # cosem.hdlc_setup.HdlcSettings: re-applied whenever in NDM
         self.assoc = association.Association(server.device)
         self.conn_id = self.link.connection_id
         self.buf = bytearray(_RX_CHUNK)
@@ -68,6 +69,8 @@ class HdlcPort:
         self.link = hdlc.Link(**self.link_args)
         self.conn_id = self.link.connection_id
         self.assoc.reset()
+        if self.settings is not None:
+            self.settings.apply(self.link)
 
     def on_readable(self, now):
         n = self.stream.readinto(self.buf)
@@ -87,6 +90,8 @@ class HdlcPort:
         if link.connection_id != self.conn_id:
             self.conn_id = link.connection_id
             self.assoc.reset()
+            if self.settings is not None and not link.connected:
+                self.settings.apply(link)  # e.g. a device address written while connected
         k = link.request_len()
         if k:
             if link.request_broadcast:
@@ -114,6 +119,8 @@ class HdlcPort:
         if self.link.connection_id != self.conn_id:
             self.conn_id = self.link.connection_id
             self.assoc.reset()
+            if self.settings is not None and not self.link.connected:
+                self.settings.apply(self.link)
         self.flush()
 
 

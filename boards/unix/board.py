@@ -14,6 +14,9 @@ import socket
 import time
 
 import flash
+from meter.clock import to_seconds
+
+_UNIX_2000 = 946684800  # seconds from 1970-01-01 to 2000-01-01 UTC
 
 MAX_TCP = 24  # concurrent TCP associations (the boards use 2)
 NAME = "unix"
@@ -28,7 +31,14 @@ class VirtualRTC:
     def now_ns(self):
         return time.time_ns() + self.offset_s * 1000000000
 
-    def datetime(self):
+    def datetime(self, t=None):
+        """machine.RTC.datetime(): read, or set with (y, mo, d, wd, hh, mi, ss, us) in UTC.
+        Setting moves offset_s (whole seconds, rounded): the host clock is never touched."""
+        if t is not None:
+            y, mo, d, _wd, hh, mi, ss, us = t
+            target_ns = (to_seconds(y, mo, d, hh, mi, ss) + _UNIX_2000) * 1000000000 + us * 1000
+            self.offset_s = (target_ns - time.time_ns() + 500000000) // 1000000000
+            return None
         ns = self.now_ns()
         secs = ns // 1000000000
         y, mo, d, hh, mi, ss, wd = time.gmtime(secs)[:7]
