@@ -29,6 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 
 AARQ_PUBLIC = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
+# reader (client 32), LLS "12345678" (Green Book example); the last two bytes are the max PDU
+AARQ_READER = bytes.fromhex("6036A1090607608574050801018A0207808B0760857405080201AC0A8008313233"
+                            "3435363738BE10040E01000000065F1F0400007E1F04B0")
+
+
+def with_max_pdu(aarq, pdu):
+    return aarq[:-2] + struct.pack(">H", pdu)
 RLRQ = bytes.fromhex("6203800100")
 
 
@@ -116,6 +123,18 @@ class Wrapper:
         self.s.close()
 
 
+def get_with_list(refs, invoke=0xC1):
+    body = b"".join(struct.pack(">H", c) + bytes(o) + bytes([a, 0]) for c, o, a in refs)
+    return bytes([0xC0, 0x03, invoke, len(refs)]) + body
+
+
+LIST_10 = get_with_list([(1, (0, 0, 42, 0, 0, 255), 2), (8, (0, 0, 1, 0, 0, 255), 2),
+                         (1, (0, 0, 96, 1, 0, 255), 2), (1, (1, 0, 0, 2, 0, 255), 2),
+                         (8, (0, 0, 1, 0, 0, 255), 3), (8, (0, 0, 1, 0, 0, 255), 4),
+                         (17, (0, 0, 41, 0, 0, 255), 2), (15, (0, 0, 40, 0, 0, 255), 3),
+                         (15, (0, 0, 40, 0, 0, 255), 8), (1, (0, 0, 42, 0, 0, 255), 1)])
+
+
 def public_session(port):
     """True if a whole public session works."""
     c = Wrapper(port)
@@ -160,6 +179,52 @@ def bench_get_cpu(batches=7, per_batch=300):
           % (med / 1000, min(per_req) / 1000, max(per_req) / 1000, batches, per_batch))
     print("  ratio to the 9600-baud line time of request + response (%.1f ms): %.4f"
           % (line_s * 1000, med / 1e9 / line_s))
+
+
+def bench_list_and_blocks(batches=7, per_batch=200):
+    m = Meter()
+    try:
+        c = Wrapper(m.ready["tcp"])
+        c.request(AARQ_PUBLIC)
+        r = c.request(LIST_10)
+        assert r[:3] == bytes([0xC4, 0x03, 0xC1]) and r[3] == 10, r.hex()
+        per = []
+        for _ in range(batches):
+            t0 = m.cpu_ns()
+            for _ in range(per_batch):
+                c.request(LIST_10)
+            per.append((m.cpu_ns() - t0) / per_batch)
+        c.request(RLRQ)
+        c.close()
+        print("GET-Request-With-List of 10 attributes over TCP:")
+        print("  median server CPU per round trip: %.1f us (%.1f us per attribute)"
+              % (statistics.median(per) / 1000, statistics.median(per) / 10000))
+        print("Object list of the reader association (0.0.40.0.0.255 attr 2) in GET blocks:")
+        for pdu in (128, 1024):
+            c = Wrapper(m.ready["tcp"], client=32)
+            aare = c.request(with_max_pdu(AARQ_READER, pdu))
+            assert bytes.fromhex("A203020100") in aare, aare.hex()
+            c.get_all(GET_OBJECT_LIST)  # warm up
+            per_block = []
+            for _ in range(batches):
+                t0 = m.cpu_ns()
+                blocks = 0
+                resp = c.request(GET_OBJECT_LIST)
+                size = 0
+                while True:
+                    blocks += 1
+                    size += len(resp)
+                    if resp[1] != 0x02 or resp[3]:
+                        break
+                    block = struct.unpack(">I", resp[4:8])[0]
+                    resp = c.request(bytes([0xC0, 0x02, resp[2]]) + struct.pack(">I", block))
+                per_block.append((m.cpu_ns() - t0) / blocks)
+            c.request(RLRQ)
+            c.close()
+            print("  PDU %4d: %d blocks, %d bytes; median server CPU per block: %.1f us"
+                  % (pdu, blocks, size, statistics.median(per_block) / 1000))
+    finally:
+        m.stop()
 
 
 LINK_BENCH = r"""
@@ -269,6 +334,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer iterations")
     a = p.parse_args()
     bench_get_cpu(batches=3 if a.quick else 7, per_batch=100 if a.quick else 300)
+    bench_list_and_blocks(batches=3 if a.quick else 7, per_batch=50 if a.quick else 200)
     bench_link(1000 if a.quick else 5000)
     bench_heap()
 
