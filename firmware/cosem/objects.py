@@ -39,7 +39,8 @@ _METHOD_MODE = {"-": 0, "x": 1}
 # The xDLMS services this meter implements, as conformance bits (Green Book; see acse).
 # It advertises exactly these; more arrive with the services that implement them.
 CONFORMANCE = (acse.CONF_GET | acse.CONF_SET | acse.CONF_ACTION | acse.CONF_MULTIPLE_REFERENCES
-               | acse.CONF_BLOCK_TRANSFER_WITH_GET | acse.CONF_BLOCK_TRANSFER_WITH_SET)
+               | acse.CONF_BLOCK_TRANSFER_WITH_GET | acse.CONF_BLOCK_TRANSFER_WITH_SET
+               | acse.CONF_BLOCK_TRANSFER_WITH_ACTION)
 
 
 def _modes(spec, table):

@@ -72,11 +72,13 @@ class Association:
         self._abort_block()
 
     def _abort_block(self):
-        self.block_no = 0  # 0: no GET block transfer in progress
+        self.block_no = 0  # 0: no GET / ACTION response in blocks in progress
         self.block_invoke = 0
+        self.block_tag = xdlms.GET_RESPONSE  # which service the blocks belong to
         self.pump.reset()
-        self._set_block = 0  # 0: no SET with datablocks in progress
+        self._set_block = 0  # 0: no SET datablocks / ACTION pblocks coming in
         self._set_len = 0
+        self._long_service = 0
 
     @property
     def associated(self):
@@ -230,54 +232,68 @@ class Association:
         else:
             self._set_block_step(buf, req, w)
 
-    def _set_block_step(self, buf, req, w):
-        """SET with datablocks: collect raw-data, then decode and write the value(s)."""
-        kind = req.kind
-        if kind == xdlms.SET_DATABLOCK:
-            if self._set_block == 0:
-                return self._set_block_error(req, xdlms.DAR_NO_LONG_SET_IN_PROGRESS, w)
-            if req.block != self._set_block + 1:
-                self._abort_block()
-                return self._set_block_error(req, xdlms.DAR_DATA_BLOCK_NUMBER_INVALID, w)
-        else:
+    def _collect(self, buf, req, first, service):
+        """Append one incoming DataBlock-SA (SET datablock or ACTION pblock) to the
+        reassembly buffer. Returns 0, or the Data-Access-Result that ends the transfer:
+        sequence errors abandon it, an overflow aborts it."""
+        if first:
             if req.block != 1:
-                return self._set_block_error(req, xdlms.DAR_DATA_BLOCK_NUMBER_INVALID, w)
-            self._set_count = req.count if kind == xdlms.SET_LIST_FIRST_DATABLOCK else 0
+                return xdlms.DAR_DATA_BLOCK_NUMBER_INVALID
+            self._long_service = service
+            self._set_count = req.count  # 0: one value; n: a SEQUENCE OF n values
             self._set_len = 0
             if self._set_buf is None:
                 self._set_buf = bytearray(_LONG_SET_MAX)
+        else:
+            if self._set_block == 0 or self._long_service != service:
+                return xdlms.DAR_NO_LONG_SET_IN_PROGRESS  # 18 (16 for ACTION, see caller)
+            if req.block != self._set_block + 1:
+                self._abort_block()
+                return xdlms.DAR_DATA_BLOCK_NUMBER_INVALID
         n = req.raw_end - req.raw_start
         if self._set_len + n > len(self._set_buf):
             self._abort_block()
-            return self._set_block_error(req, xdlms.DAR_LONG_SET_ABORTED, w)
+            return xdlms.DAR_LONG_SET_ABORTED
         dst = self._set_buf
         base = self._set_len
         for i in range(n):
             dst[base + i] = buf[req.raw_start + i]
         self._set_len = base + n
         self._set_block = req.block
+        return 0
+
+    def _collected_values(self, count):
+        """Decode the reassembled data: one value (count 0) or a SEQUENCE OF count values."""
+        r = axdr.Reader(self._set_buf, 0, self._set_len)
+        values = []
+        if count == 0:
+            values.append(r.data())
+        else:
+            if r.length() != count:
+                raise axdr.DecodeError()
+            for _ in range(count):
+                values.append(r.data())
+        if r.remaining():
+            raise axdr.DecodeError()
+        return values
+
+    def _set_block_step(self, buf, req, w):
+        """SET with datablocks: collect raw-data, then decode and write the value(s)."""
+        first = req.kind != xdlms.SET_DATABLOCK
+        if first:
+            req.count = req.count if req.kind == xdlms.SET_LIST_FIRST_DATABLOCK else 0
+        dar = self._collect(buf, req, first, xdlms.SET_REQUEST)
+        if dar:
+            return self._set_block_error(req, dar, w)
         if not req.last:
             w.u8(xdlms.SET_RESP_DATABLOCK)
             w.u8(req.invoke)
             w.u32(req.block)
             return None
-        # last block: the whole value (or list of values) is here
         count = self._set_count
-        r = axdr.Reader(self._set_buf, 0, self._set_len)
-        results = []
         try:
-            if count == 0:
-                value = r.data()
-                if r.remaining():
-                    raise axdr.DecodeError()
-                results.append(self._write(self.req.refs[0], value))
-            else:
-                if r.length() != count:
-                    raise axdr.DecodeError()
-                for i in range(count):
-                    results.append(self._write(self.req.refs[i], r.data()))
-                if r.remaining():
-                    raise axdr.DecodeError()
+            values = self._collected_values(count)
+            results = [self._write(self.req.refs[i], values[i]) for i in range(len(values))]
         except axdr.DecodeError:
             results = [xdlms.DAR_TYPE_UNMATCHED] * (count or 1)
         block = req.block
@@ -344,26 +360,108 @@ class Association:
     def _action(self, buf, n, out, w):
         req = self.req
         xdlms.decode_action(buf, n, req)
-        self._abort_block()
+        kind = req.kind
+        if kind == xdlms.ACTION_NEXT_PBLOCK:
+            return self._action_next(req, out, w)
+        if kind != xdlms.ACTION_PBLOCK:
+            self._abort_block()  # any new request abandons a transfer in progress
+        if kind == xdlms.ACTION_NORMAL:
+            self._action_normal(req.invoke, req.refs[0], req.values[0], out, w)
+        elif kind == xdlms.ACTION_WITH_LIST:
+            self._action_list(req.invoke, req.count, req.values, w)
+        else:
+            first = kind != xdlms.ACTION_PBLOCK
+            if first:
+                req.count = req.count if kind == xdlms.ACTION_LIST_FIRST_PBLOCK else 0
+            dar = self._collect(buf, req, first, xdlms.ACTION_REQUEST)
+            if dar:
+                if dar == xdlms.DAR_NO_LONG_SET_IN_PROGRESS:
+                    dar = xdlms.DAR_NO_LONG_GET_IN_PROGRESS  # 16: no-long-action-in-progress
+                elif dar != xdlms.DAR_LONG_GET_ABORTED:
+                    dar = xdlms.DAR_LONG_GET_ABORTED  # 15: long-action-aborted
+                self._abort_block()
+                w.u8(xdlms.ACTION_RESPONSE)
+                w.u8(xdlms.ACTION_NORMAL)
+                w.u8(req.invoke)
+                w.u8(dar)
+                w.u8(0)
+                return None
+            if not req.last:
+                w.u8(xdlms.ACTION_RESPONSE)
+                w.u8(xdlms.ACTION_RESP_NEXT_PBLOCK)
+                w.u8(req.invoke)
+                w.u32(req.block)
+                return None
+            count = self._set_count
+            try:
+                values = self._collected_values(count)
+            except axdr.DecodeError:
+                values = None
+            self._abort_block()
+            if values is None:
+                w.u8(xdlms.ACTION_RESPONSE)
+                w.u8(xdlms.ACTION_NORMAL)
+                w.u8(req.invoke)
+                w.u8(xdlms.DAR_TYPE_UNMATCHED)
+                w.u8(0)
+            elif count == 0:
+                self._action_normal(req.invoke, self.req.refs[0], values[0], out, w)
+            else:
+                self._action_list(req.invoke, count, values, w)
+        return None
+
+    def _action_normal(self, invoke, ref, param, out, w):
+        """ACTION-Response-Normal, or With-Pblock when the return data does not fit."""
+        sw = self.pump.reset()
+        res = self._invoke(ref, param, sw)
+        size = sw.pos
+        if res == 0 and size and 7 + size > self._limit(out):
+            # Return data too long for one response: ACTION-Response-With-Pblock, the
+            # raw data being the return parameter (a Data), continued by next-pblock.
+            self.pump.start(None)
+            self.block_tag = xdlms.ACTION_RESPONSE
+            self.block_invoke = invoke
+            self.block_no = 1
+            pos = self.pump.fill(out, _DATABLOCK_HEADER, self._limit(out))
+            self._emit_block(out, w, pos - _DATABLOCK_HEADER)
+            return
         w.u8(xdlms.ACTION_RESPONSE)
-        if req.kind == xdlms.ACTION_NORMAL:
-            w.u8(xdlms.ACTION_NORMAL)
-            w.u8(req.invoke)
-            self._action_result(w, req.refs[0], req.values[0])
-        elif req.kind == xdlms.ACTION_WITH_LIST:
-            w.u8(xdlms.ACTION_WITH_LIST)
-            w.u8(req.invoke)
-            w.length(req.count)
-            for i in range(req.count):
-                self._action_result(w, req.refs[i], req.values[i])
-        else:  # next-pblock: no long action response is ever in progress here
-            w.u8(2)  # Action-Response-With-Pblock
-            w.u8(req.invoke)
-            w.u8(1)  # last-block
-            w.u32(req.block)
-            w.u8(1)  # data-access-result
-            w.u8(xdlms.DAR_NO_LONG_GET_IN_PROGRESS)  # 16: no-long-action-in-progress
+        w.u8(xdlms.ACTION_NORMAL)
+        w.u8(invoke)
+        w.u8(res)
+        if size:
+            w.u8(1)  # return-parameters present
+            w.u8(0)  # Get-Data-Result: data
+            w.raw(self.pump.scratch, 0, size)
+        else:
+            w.u8(0)
         self.pump.reset()
+
+    def _action_list(self, invoke, count, values, w):
+        w.u8(xdlms.ACTION_RESPONSE)
+        w.u8(xdlms.ACTION_WITH_LIST)
+        w.u8(invoke)
+        w.length(count)
+        for i in range(count):
+            self._action_result(w, self.req.refs[i], values[i])
+        self.pump.reset()
+
+    def _action_next(self, req, out, w):
+        """ACTION-Request-Next-Pblock: the client acknowledges a pblock of our response."""
+        if self.block_no == 0 or self.block_tag != xdlms.ACTION_RESPONSE:
+            self._abort_block()
+            self._block_error(req.invoke, req.block, xdlms.DAR_NO_LONG_GET_IN_PROGRESS, w,
+                              xdlms.ACTION_RESPONSE)
+            return None
+        if req.block != self.block_no:
+            self._abort_block()
+            self._block_error(req.invoke, req.block, xdlms.DAR_LONG_GET_ABORTED, w,
+                              xdlms.ACTION_RESPONSE)
+            return None
+        self.block_no += 1
+        pos = self.pump.fill(out, _DATABLOCK_HEADER, self._limit(out))
+        self._emit_block(out, w, pos - _DATABLOCK_HEADER)
+        return None
 
     # ---------------------------------------------------------------- GET
     def _limit(self, out):
@@ -466,30 +564,38 @@ class Association:
             _move(out, head, _DATABLOCK_HEADER, size)
             w.pos = head + size
             return
+        self.block_tag = xdlms.GET_RESPONSE
         self.block_invoke = invoke
         self.block_no = 1
         self._emit_block(out, w, size)
 
     def _emit_block(self, out, w, size):
-        """The data of the current block is at out[_DATABLOCK_HEADER:+size]: add the header."""
+        """The data of the current block is at out[_DATABLOCK_HEADER:+size]: add the header.
+
+        GET-Response-With-Datablock: C4 02 invoke last block(4) 00(raw-data) length data;
+        ACTION-Response-With-Pblock:  C7 02 invoke last block(4) length data (DataBlock-SA).
+        """
         last = self.pump.done
-        ls = _len_size(size)
-        start = _DATABLOCK_HEADER - ls - 9
+        is_get = self.block_tag == xdlms.GET_RESPONSE
+        head = (9 if is_get else 8) + _len_size(size)
+        start = _DATABLOCK_HEADER - head
         w.pos = start
-        w.u8(xdlms.GET_RESPONSE)
-        w.u8(xdlms.GET_WITH_DATABLOCK)
+        w.u8(self.block_tag)
+        w.u8(2)  # with-datablock / with-pblock
         w.u8(self.block_invoke)
         w.u8(1 if last else 0)
         w.u32(self.block_no)
-        w.u8(0)  # raw-data
+        if is_get:
+            w.u8(0)  # raw-data
         w.length(size)
-        _move(out, 0, start, 9 + ls + size)
-        w.pos = 9 + ls + size
+        _move(out, 0, start, head + size)
+        w.pos = head + size
         if last:
             self._abort_block()
 
     def _get_next(self, req, out, w):
-        if self.block_no == 0:
+        if self.block_no == 0 or self.block_tag != xdlms.GET_RESPONSE:
+            self._abort_block()
             self._block_error(req.invoke, req.block, xdlms.DAR_NO_LONG_GET_IN_PROGRESS, w)
             return
         if req.block != self.block_no:
@@ -505,9 +611,17 @@ class Association:
             return
         self._emit_block(out, w, pos - _DATABLOCK_HEADER)
 
-    def _block_error(self, invoke, block, dar, w):
+    def _block_error(self, invoke, block, dar, w, tag=xdlms.GET_RESPONSE):
+        """A last block carrying a failure. GET: DataBlock-G with a data-access-result.
+        ACTION: ACTION-Response-Normal with that result (DataBlock-SA has no result)."""
         w.reset()
-        w.u8(xdlms.GET_RESPONSE)
+        w.u8(tag)
+        if tag == xdlms.ACTION_RESPONSE:
+            w.u8(xdlms.ACTION_NORMAL)
+            w.u8(invoke)
+            w.u8(dar)
+            w.u8(0)
+            return
         w.u8(xdlms.GET_WITH_DATABLOCK)
         w.u8(invoke)
         w.u8(1)  # last-block

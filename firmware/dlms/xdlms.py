@@ -51,10 +51,16 @@ SET_RESP_LAST_DATABLOCK = const(3)
 SET_RESP_LAST_DATABLOCK_LIST = const(4)
 SET_RESP_WITH_LIST = const(5)
 
-# ACTION-Request choices (ACTION-Response: 1 normal, 2 with-pblock, 3 with-list)
+# ACTION-Request choices (ACTION-Response: 1 normal, 2 with-pblock, 3 with-list,
+# 4 next-pblock)
 ACTION_NORMAL = const(1)
 ACTION_NEXT_PBLOCK = const(2)
 ACTION_WITH_LIST = const(3)
+ACTION_FIRST_PBLOCK = const(4)
+ACTION_LIST_FIRST_PBLOCK = const(5)
+ACTION_PBLOCK = const(6)
+ACTION_RESP_PBLOCK = const(2)
+ACTION_RESP_NEXT_PBLOCK = const(4)
 
 # GET-Request / GET-Response choices
 GET_NORMAL = const(1)
@@ -260,7 +266,7 @@ def decode_set(buf, n, req):
 
 
 def decode_action(buf, n, req):
-    """Decode ACTION-Request buf[0:n] (normal, next-pblock, with-list) into req."""
+    """Decode ACTION-Request buf[0:n] (every choice) into req; pblocks are left raw."""
     try:
         r = axdr.Reader(buf, 0, n)
         if r.u8() != ACTION_REQUEST:
@@ -289,6 +295,16 @@ def decode_action(buf, n, req):
                 raise RequestError()
             for _ in range(count):
                 values.append(r.data())
+        elif kind == ACTION_FIRST_PBLOCK:
+            _read_method_ref(r, req.ref(0))
+            req.count = 1
+            _read_block_sa(r, req)
+        elif kind == ACTION_LIST_FIRST_PBLOCK:
+            _read_refs(r, req, True)
+            _read_block_sa(r, req)
+        elif kind == ACTION_PBLOCK:
+            req.count = 0
+            _read_block_sa(r, req)
         else:
             raise RequestError()
         if r.remaining():

@@ -75,6 +75,20 @@ class Blob(Data):
         return super().set_attr(attr, value, ctx)
 
 
+class Echo(CosemObject):
+    """Method 1 returns its parameter: long parameters and long replies."""
+
+    CLASS_ID = 9998
+    ATTRS = (("logical_name", axdr.OCTET_STRING),)
+    METHODS = ("echo",)
+
+    def action(self, method, param, w, ctx):
+        if method == 1 and param is not None:
+            w.data(param)
+            return 0
+        return super().action(method, param, w, ctx)
+
+
 CONF = (acse.CONF_GET | acse.CONF_SET | acse.CONF_ACTION | acse.CONF_MULTIPLE_REFERENCES
         | acse.CONF_BLOCK_TRANSFER_WITH_GET | acse.CONF_BLOCK_TRANSFER_WITH_SET)
 CTR = (0, 0, 96, 99, 0, 255)
@@ -82,16 +96,23 @@ RO = (0, 0, 96, 99, 1, 255)
 BLOB = (0, 0, 96, 99, 2, 255)
 
 
-def make(conformance=CONF):
+ECHO = (0, 0, 96, 99, 3, 255)
+
+
+def make(conformance=CONF, max_pdu=None):
     dev = objects.LogicalDevice(b"MMM0000012345678")
     dev.policies[objects.PUBLIC] = acse.Policy(mechanism=0, conformance=conformance)
     ctr = dev.add(Counter("0.0.96.99.0.255"), pub=("rb", "x-"))
     ro = dev.add(Counter("0.0.96.99.1.255"), pub=("rr", "--"))
     blob = dev.add(Blob("0.0.96.99.2.255", (axdr.OCTET_STRING, b"")), pub="rb")
+    dev.add(Echo("0.0.96.99.3.255"), pub=("r", "x"))
     dev.done()
     a = association.Association(dev)
     out = bytearray(1024)
-    n = a.handle(16, AARQ_PUBLIC, len(AARQ_PUBLIC), memoryview(out))
+    aarq = AARQ_PUBLIC
+    if max_pdu is not None:
+        aarq = aarq[:-2] + bytes([max_pdu >> 8, max_pdu & 0xFF])
+    n = a.handle(16, aarq, len(aarq), memoryview(out))
     assert out[0] == 0x61 and a.associated
     return a, ctr, ro, blob
 
@@ -218,3 +239,60 @@ def test_truncated_set_and_action_are_exceptions_and_leave_state_clean():
             assert r[0] == 0xD8, (cut, r)
     assert ctr.value == 5
     assert ask(a, full_set) == h("C501C100")
+
+
+def test_action_reply_in_pblocks_when_longer_than_the_client_pdu():
+    a, _c, _r, _b = make(max_pdu=64)
+    value = bytes(range(150))
+    param = h("09 81 96") + value
+    r = ask(a, h("C301C1") + desc(9998, ECHO, 1) + h("01") + param)
+    data = b""
+    block = 1
+    while True:
+        assert r[:3] == h("C702C1"), r
+        assert len(r) <= 64
+        assert r[4:8] == bytes([0, 0, 0, block])
+        rd = axdr.Reader(r, 8)
+        n = rd.length()
+        data += r[rd.pos:rd.pos + n]
+        assert rd.pos + n == len(r)
+        if r[3]:
+            break
+        r = ask(a, bytes([0xC3, 0x02, 0xC1, 0, 0, 0, block]))
+        block += 1
+    assert block >= 3
+    assert data == param  # the return parameter, as a Data
+    # afterwards nothing is pending
+    r = ask(a, bytes([0xC3, 0x02, 0xC1, 0, 0, 0, block]))
+    assert r == h("C701C1 10 00")  # no-long-action-in-progress
+
+
+def test_action_pblock_out_of_sequence_aborts():
+    a, _c, _r, _b = make(max_pdu=64)
+    r = ask(a, h("C301C1") + desc(9998, ECHO, 1) + h("01 09 81 96") + bytes(150))
+    assert r[:3] == h("C702C1")
+    r = ask(a, h("C302C1 00000007"))
+    assert r == h("C701C1 0F 00")  # long-action-aborted
+    assert ask(a, h("C302C1 00000001")) == h("C701C1 10 00")
+
+
+def test_action_parameters_in_pblocks():
+    a, ctr, _r, _b = make()
+    param = h("09 81 C8") + bytes(range(200))
+    parts = _blocks(param, 60)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        block = bytes([0, 0, 0, i + 1])
+        sa = bytes([1 if last else 0]) + block + bytes([len(part)]) + part
+        if i == 0:
+            r = ask(a, h("C304C1") + desc(9998, ECHO, 1) + sa)
+        else:
+            r = ask(a, h("C306C1") + sa)
+        if not last:
+            assert r == h("C704C1") + block  # next-pblock, please
+    assert r == h("C701C1 00 01 00") + param
+
+
+def test_action_pblock_without_a_first_block_is_refused():
+    a, _c, _r, _b = make()
+    assert ask(a, h("C306C1 01 00000002 02 1100")) == h("C701C1 10 00")
