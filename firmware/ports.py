@@ -200,6 +200,17 @@ class Server:
         self._by_id[id(stream)] = ("hdlc", port)
         return port
 
+    def preallocate_tcp(self, n):
+        """Create up to n connection slots now, while the heap still has contiguous room
+        (each holds two APDU-sized buffers); returns how many exist. More are created on
+        demand later if memory allows."""
+        while len(self.pool) < n:
+            try:
+                self.pool.append(TcpConn(self))
+            except MemoryError:
+                break
+        return len(self.pool)
+
     def add_tcp_listener(self, sock):
         sock.setblocking(False)
         self.listeners.append(sock)
@@ -251,7 +262,16 @@ class Server:
         """Serve whatever is ready, then the timers. Returns False when asked to stop."""
         events = self.poller.poll(timeout_ms)
         now = self.ticks_ms()
+        # Existing connections first, new ones last: a client that closes and reconnects
+        # gets its old slot back instead of needing a second one.
+        n = len(events)
+        for i in range(n):
+            if self._by_id.get(id(events[i][0]), ("", 0))[0] == "listen":
+                events.append(events[i])
+                events[i] = None
         for ev in events:
+            if ev is None:
+                continue
             obj = ev[0]
             flags = ev[1]
             entry = self._by_id.get(id(obj))
