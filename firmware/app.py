@@ -8,22 +8,103 @@ The board object provides:
     hdlc_streams   list of (stream, name) serving HDLC (UART, pty)
     tcp            a listening socket or None
     store_root     directory of the persistent records (littlefs), or None
-    identity       dict: name (16 octets), serial, firmware
+    identity       dict: name (16 octets), serial, firmware, system_title (8 octets)
     max_tcp        concurrent TCP associations
+    urandom        callable(n) -> n random bytes (HLS challenges)
+    log_error      optional callable(where, exception)
+    slab           optional bytearray reserved before the code was loaded (freed by App)
 """
 
+import gc
 import struct
 
 import ports
 from cosem import objects
 from cosem.hdlc_setup import HdlcSettings
+from cosem.security_setup import POLICY_ALL_AUTH_ENC
+from dlms import gcm
+from dlms import security
 from meter import clock as meter_clock
+from meter import secrets
 from meter.store import Store
 
 FIRMWARE_VERSION = b"dlms-mpy 0.1.0"
 _STATE_VERSION = 1
 _CONFIG_VERSION = 1  # records "clock", "hdlc", "port", "lls<role>"
 _MECH_LLS = 1
+
+# Development defaults of the contract (design/virtual-meter.md): public, change them.
+DEFAULT_EK = bytes(range(16))  # global unicast encryption key 000102...0F
+DEFAULT_AK = bytes(range(0xD0, 0xE0))  # authentication key D0D1...DF
+DEFAULT_KEK = bytes(range(16))  # master (key-encryption) key
+_NO_KEY = bytes(16)  # broadcast key: none until one is transferred
+
+
+class Security:
+    """Suite-0 services of the meter, shared by every association: keys, the meter's
+    invocation counter (by reservation), the client-counter guard, the server system title,
+    the security policy of the management association, and the boot self-test."""
+
+    def __init__(self, store, server_title, urandom, on_event=None):
+        self.keystore = secrets.KeyStore(store, (DEFAULT_EK, DEFAULT_AK, _NO_KEY, DEFAULT_KEK))
+        self.tx = secrets.TxCounter(store)
+        self.guard = secrets.RxGuard(store)
+        self.server_title = bytes(server_title)
+        self.random = urandom
+        self.store = store
+        self.policy = POLICY_ALL_AUTH_ENC
+        rec = store.load("secpol", 1) if store is not None else None
+        if rec is not None and len(rec) == 1:
+            self.policy = rec[0]
+        self.setup = None  # the Security setup object (objects.build sets it)
+        self.on_event = on_event
+        self._keys = None
+        self._gen = -1
+        self._ek = self.keystore.get(secrets.KEY_EK)
+        # Known-answer test of AES-GCM/GMAC on this board's AES before any ciphered
+        # association: if it fails, ciphered associations are refused and it is logged.
+        self.ok = gcm.self_test()
+        if not self.ok:
+            self.event("crypto-self-test-failed", 0)
+
+    def keys(self):
+        ks = self.keystore
+        if self._keys is None or ks.generation != self._gen:
+            bk = ks.get(secrets.KEY_BK)
+            self._keys = security.Keys(ks.get(secrets.KEY_EK), ks.get(secrets.KEY_AK),
+                                       None if bk == _NO_KEY else bk)
+            self._gen = ks.generation
+        return self._keys
+
+    def context(self, client_title):
+        return security.Context(self.keys(), self.server_title, client_title, self.tx,
+                                self.guard)
+
+    def required_sc(self):
+        """SC bits every request must carry under the current security policy."""
+        p = self.policy
+        sc = 0
+        if p & 0x04:
+            sc |= security.SC_AUTH
+        if p & 0x08:
+            sc |= security.SC_AUTH_ENC
+        return sc
+
+    def changed(self, setup):
+        """Security setup hook: persist the policy; a new unicast key restarts the client's
+        counter sequence."""
+        self.policy = setup.policy
+        if self.store is not None:
+            self.store.save("secpol", 1, bytes([self.policy]))
+        ek = self.keystore.get(secrets.KEY_EK)
+        if ek != self._ek:
+            self._ek = ek
+            self.guard.reset(secrets.KEY_EK)
+            self.event("key-change", 0)
+
+    def event(self, kind, client):
+        if self.on_event is not None:
+            self.on_event(kind, client)
 
 
 class App:
@@ -39,10 +120,15 @@ class App:
         self._load("hdlc", self.hdlc_settings.unpack)
         self._load("port", self.port_settings.unpack)
         self.hdlc_ports = []  # HdlcSetup applies written settings to these
+        self.security = Security(self.store, board.identity["system_title"], board.urandom,
+                                 getattr(board, "log_event", None))
         self.device = objects.build(self.clock, board.identity,
                                     hdlc_settings=self.hdlc_settings,
                                     port_settings=self.port_settings,
-                                    hdlc_targets=self.hdlc_ports)
+                                    hdlc_targets=self.hdlc_ports,
+                                    security=self.security)
+        self.security.setup.on_change.append(self.security.changed)
+        self._release_slab()
         for role, policy in self.device.policies.items():
             if policy.mechanism == _MECH_LLS:
                 self._load("lls%d" % role, lambda rec, p=policy: _set_secret(p, rec))
@@ -59,6 +145,7 @@ class App:
             self.hdlc_ports.append(port)
         if board.tcp is not None:
             self.server.add_tcp_listener(board.tcp)
+            self.server.preallocate_tcp(getattr(board, "tcp_prealloc", 2))
 
     def _restore(self):
         if self.store is None:
@@ -70,6 +157,13 @@ class App:
                 self.board.rtc.offset_s = offset
         self.boots += 1
         self.persist()
+
+    def _release_slab(self):
+        """The board reserved a contiguous slab before the code was loaded; free it now, so
+        that the frame and APDU buffers allocated next find contiguous room."""
+        if getattr(self.board, "slab", None) is not None:
+            self.board.slab = None
+            gc.collect()
 
     def _load(self, kind, restore):
         """Restore one configuration record; a missing or unusable one keeps the defaults."""

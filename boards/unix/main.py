@@ -55,6 +55,10 @@ def mount_romfs(spec):
 
 class Board:
 
+    def log_event(self, kind, client):
+        """Security events, until the standard event log exists: on stderr."""
+        sys.stderr.write("meter: event %s (client %d)\n" % (kind, client))
+
     def log_error(self, where, exc):
         """The virtual meter reports errors the loop survived on stderr."""
         sys.stderr.write("meter: error in %s port: " % where)
@@ -81,7 +85,9 @@ class Board:
             "name": b"MMM0000012345678",
             "serial": b"12345678",
             "firmware": None,
+            "system_title": b"MMM\x00\x00\xbc\x61\x4e",  # 4D4D4D0000BC614E
         }
+        self.urandom = os.urandom
 
 
 def json_str(s):
@@ -90,11 +96,28 @@ def json_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_SLAB = 12288  # an HDLC port (~3 KB of buffers) and a few TCP connections (~2.3 KB each)
+
+
+def reserve_slab():
+    """Keep one contiguous block free for the I/O buffers: loading the code leaves the heap
+    checkered with small objects, and a 1 KB frame buffer would not find a hole. App
+    frees the slab just before it allocates those buffers (see app.App)."""
+    import gc
+
+    gc.collect()
+    size = gc.mem_free() // 8
+    return bytearray(size if size < _SLAB else _SLAB)
+
+
 def main():
     opts = parse(sys.argv[1:])
+    slab = reserve_slab()
     if opts["romfs"]:
         mount_romfs(opts["romfs"])
     board = Board(opts)
+    board.slab = slab
+    del slab
     import app as app_mod
 
     board.identity["firmware"] = app_mod.FIRMWARE_VERSION

@@ -25,6 +25,7 @@ from cosem.data import Data
 from cosem.hdlc_setup import HdlcSettings, HdlcSetup
 from cosem.local_port_setup import LocalPortSettings, LocalPortSetup
 from cosem.sap_assignment import SapAssignment
+from cosem.security_setup import SecuritySetup
 from dlms import acse
 from dlms import axdr
 
@@ -54,6 +55,7 @@ class LogicalDevice:
         self.name = name  # COSEM logical device name, 16 octets
         self.server_sap = server_sap
         self.fallback_sap = PUBLIC  # whose policy shapes the AARE refusing an unknown client
+        self.security = None  # suite-0 services (app.Security) when the meter has them
         self.max_pdu = max_pdu
         self.security_setup_ln = obis("0.0.43.0.0.255")
         self.entries = []  # (obj, (public, reader, management) rights)
@@ -132,7 +134,8 @@ def default_port_settings(identity):
     return LocalPortSettings(device_addr=serial)
 
 
-def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=None):
+def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=None,
+          security=None):
     """Compose the logical device from the meter's services.
 
     clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'
@@ -141,7 +144,10 @@ def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=
     Blue Book defaults); hdlc_targets: the list of Links / HDLC ports those settings are
     applied to when written (the application may fill it after building);
     port_settings: cosem.local_port_setup.LocalPortSettings of the optical port (default:
-    ``default_port_settings(identity)``).
+    ``default_port_settings(identity)``);
+    security: the suite-0 services (app.Security: key store, counters, server title). Without
+    it the management association cannot be established and the Security setup and
+    invocation counter objects are absent.
 
     Management (client 1) reads everything readable and writes what the Blue Book lets a
     client write: clock time, time zone and DST; the reader's LLS secret; the HDLC and
@@ -184,5 +190,16 @@ def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=
     dev.add(hdlc, reader=_ro(hdlc), mgmt="rbbbbbbbb")
     port = LocalPortSetup("0.0.20.0.0.255", port_settings)
     dev.add(port, reader="rrrrrr---", mgmt="rbbbbbwww")  # passwords: write-only
+    if security is not None:
+        dev.security = security
+        ss = SecuritySetup("0.0.43.0.0.255", security.keystore, security.server_title,
+                           security.policy)
+        security.setup = ss
+        dev.add(ss, mgmt=("rrrrrr", "xx------"))
+        # the last invocation counter accepted from the management client (global key), so
+        # that a head-end that lost its counter can continue above it
+        ic = Data("0.0.43.1.0.255",
+                  lambda: (axdr.DOUBLE_LONG_UNSIGNED, security.guard.last_accepted()))
+        dev.add(ic, pub="rr", reader="rr", mgmt="rr")
     dev.done()
     return dev

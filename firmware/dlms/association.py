@@ -35,6 +35,7 @@ except ImportError:  # CPython
 
 from dlms import acse
 from dlms import axdr
+from dlms import security
 from dlms import xdlms
 
 AARQ = const(0x60)
@@ -43,7 +44,10 @@ RLRQ = const(0x62)
 RLRE = const(0x63)
 
 IDLE = const(0)
+PENDING = const(1)  # HLS: AARE sent with StoC, waiting for reply_to_HLS_authentication
 ASSOCIATED = const(2)
+
+_CURRENT_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"  # 0.0.40.0.0.255
 
 _DATABLOCK_HEADER = const(12)  # C4 02 invoke last(1) block(4) choice(1) length(<=3)
 _LONG_SET_MAX = const(2048)  # largest value accepted through SET datablocks
@@ -61,6 +65,7 @@ class Association:
         self._ui = bytearray(32)  # an InitiateResponse for the RLRE
         self._set_buf = None  # long SET reassembly, allocated on first use
         self._set_count = 0
+        self._resp = None  # plain response of a ciphered association, allocated on first use
         self.reset()
 
     def reset(self):
@@ -69,6 +74,9 @@ class Association:
         self.client = 0
         self.conformance = 0
         self.client_max_pdu = 0
+        self.sec = None  # security.Context of a ciphered association
+        self.stoc = None  # HLS: the challenge the meter sent
+        self.ctos = None  # HLS: the client's challenge
         self._abort_block()
 
     def _abort_block(self):
@@ -90,6 +98,7 @@ class Association:
 
         Writes the response into ``out`` (a memoryview) and returns its length; 0 = no
         response. Never raises: whatever the input, the association stays consistent.
+        ``buf`` must be writable: ciphered requests are decrypted in place.
         """
         if n <= 0:
             return 0
@@ -100,29 +109,14 @@ class Association:
                 self._aarq(client, buf, n, w)
             elif tag == RLRQ:
                 self._rlrq(client, buf, n, w)
-            elif not self.associated or client != self.client:
+            elif self.state == IDLE or client != self.client:
                 self._abort_block()
                 xdlms.encode_exception(
                     w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_OPERATION_NOT_POSSIBLE)
-            elif tag == xdlms.GET_REQUEST:
-                if not self.conformance & acse.CONF_GET:
-                    self._not_allowed(w)
-                else:
-                    self._get(buf, n, out, w)
-            elif tag == xdlms.SET_REQUEST:
-                if not self.conformance & acse.CONF_SET:
-                    self._not_allowed(w)
-                else:
-                    self._set(buf, n, w)
-            elif tag == xdlms.ACTION_REQUEST:
-                if not self.conformance & acse.CONF_ACTION:
-                    self._not_allowed(w)
-                else:
-                    self._action(buf, n, out, w)
+            elif self.sec is not None:
+                return self._ciphered(buf, n, out, w)
             else:
-                self._abort_block()
-                xdlms.encode_exception(
-                    w, xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_NOT_SUPPORTED)
+                self._dispatch(buf, n, out, w)
         except xdlms.RequestError:
             self._abort_block()
             w.reset()
@@ -133,9 +127,137 @@ class Association:
             xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_PDU_TOO_LONG)
         return w.pos
 
+    def _dispatch(self, buf, n, out, w):
+        """A plain xDLMS request of the established association."""
+        tag = buf[0]
+        if tag == xdlms.GET_REQUEST:
+            if not self.conformance & acse.CONF_GET:
+                self._not_allowed(w)
+            else:
+                self._get(buf, n, out, w)
+        elif tag == xdlms.SET_REQUEST:
+            if not self.conformance & acse.CONF_SET:
+                self._not_allowed(w)
+            else:
+                self._set(buf, n, w)
+        elif tag == xdlms.ACTION_REQUEST:
+            if not self.conformance & acse.CONF_ACTION:
+                self._not_allowed(w)
+            else:
+                self._action(buf, n, out, w)
+        else:
+            self._abort_block()
+            xdlms.encode_exception(w, xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_NOT_SUPPORTED)
+
     def _not_allowed(self, w):
         self._abort_block()
         xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_NOT_SUPPORTED)
+
+    # ---------------------------------------------------------------- ciphered context
+    def _ciphered(self, buf, n, out, w):
+        """Unprotect the request in place, serve it, protect the answer the same way.
+
+        Errors are answered in plain (the request could not be trusted), with the
+        ExceptionResponse the Green Book names: deciphering-error, invocation-counter-error.
+        """
+        ctx = self.sec
+        k = security.unwrap(ctx, buf, 0, n)
+        if k == security.ERR_UNKNOWN_TAG:
+            # plain APDU: only the HLS pass 3 may come unprotected, and only while pending
+            if self.state != PENDING:
+                self._abort_block()
+                xdlms.encode_exception(
+                    w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_DECIPHERING_ERROR)
+                return w.pos
+            self._hls_pass3(buf, n, w, False)
+            return w.pos
+        if k < 0:
+            self._abort_block()
+            se = (xdlms.SERVICE_INVOCATION_COUNTER_ERROR if k == security.ERR_REPLAY
+                  else xdlms.SERVICE_DECIPHERING_ERROR)
+            xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED, se)
+            if self.state == PENDING:
+                self._hls_failed()
+            return w.pos
+        start = ctx.rx.start
+        plain = memoryview(buf)[start : start + k]
+        limit = self._limit(out) - security.OVERHEAD
+        if self._resp is None or len(self._resp) < limit:
+            self._resp = bytearray(limit)
+        resp = memoryview(self._resp)[:limit]
+        rw = axdr.Writer(resp)
+        try:
+            if self.state == PENDING:
+                self._hls_pass3(plain, k, rw, True)
+            else:
+                self._dispatch(plain, k, resp, rw)
+        except xdlms.RequestError:
+            self._abort_block()
+            rw.reset()
+            xdlms.encode_exception(rw, xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_OTHER_REASON)
+        except axdr.BufferFull:
+            self._abort_block()
+            rw.reset()
+            xdlms.encode_exception(rw, xdlms.STATE_SERVICE_NOT_ALLOWED,
+                                   xdlms.SERVICE_PDU_TOO_LONG)
+        if rw.pos == 0:
+            return 0
+        m = security.wrap(ctx, ctx.rx, resp, 0, rw.pos, out)
+        if m < 0:  # the meter's counter is exhausted, or no room: say so in plain
+            w.reset()
+            xdlms.encode_exception(w, xdlms.STATE_SERVICE_NOT_ALLOWED,
+                                   xdlms.SERVICE_PDU_TOO_LONG if m == security.ERR_TOO_LONG
+                                   else xdlms.SERVICE_OTHER_REASON)
+            return w.pos
+        return m
+
+    def _hls_pass3(self, buf, n, w, ciphered):
+        """HLS-GMAC pass 3: reply_to_HLS_authentication(f(StoC)) on 0.0.40.0.0.255 is the
+        only request a pending association accepts. Pass 4 returns f(CtoS)."""
+        req = self.req
+        ok = False
+        if buf[0] == xdlms.ACTION_REQUEST:
+            xdlms.decode_action(buf, n, req)
+            ref = req.refs[0]
+            ok = (req.kind == xdlms.ACTION_NORMAL and ref.class_id == 15 and ref.attr == 1
+                  and ref.obis == _CURRENT_ASSOCIATION)
+        if not ok:
+            xdlms.encode_exception(
+                w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_OPERATION_NOT_POSSIBLE)
+            return
+        param = req.values[0]
+        r = security.ERR_MALFORMED
+        if param is not None and param[0] == axdr.OCTET_STRING:
+            f = param[1]
+            r = security.hls_verify(self.sec, self.stoc, f, 0, len(f), guard_ic=not ciphered)
+        w.u8(xdlms.ACTION_RESPONSE)
+        w.u8(xdlms.ACTION_NORMAL)
+        w.u8(req.invoke)
+        if r != security.OK:
+            w.u8(xdlms.DAR_OTHER_REASON)  # authentication failed: no data, association closed
+            w.u8(0)
+            self._hls_failed()
+            return
+        fctos = bytearray(security.HLS_LEN)
+        if security.hls_response(self.sec, self.ctos, fctos, 0) < 0:
+            w.u8(xdlms.DAR_OTHER_REASON)
+            w.u8(0)
+            self._hls_failed()
+            return
+        self.state = ASSOCIATED
+        w.u8(0)  # success
+        w.u8(1)  # return-parameters present
+        w.u8(0)  # data
+        w.octet_string(fctos)
+
+    def _hls_failed(self):
+        sec = self.device.security
+        if sec is not None:
+            sec.event("hls-failure", self.client)
+        keep = self.sec
+        self.reset()
+        self.sec = None
+        del keep
 
     # ---------------------------------------------------------------- ACSE
     def _aarq(self, client, buf, n, w):
@@ -145,13 +267,6 @@ class Association:
             aarq = acse.parse_aarq(buf, 0, n)
         except axdr.DecodeError:
             aarq = None
-        initiate = None
-        if aarq is not None and aarq.user_info is not None:
-            ui = aarq.user_info
-            try:
-                initiate = acse.parse_initiate_request(ui, 0, len(ui))
-            except axdr.DecodeError:
-                initiate = None  # missing, malformed, or ciphered (glo-initiate-request)
         if aarq is None or policy is None:
             # Unparsable AARQ, or a client SAP this meter does not know: refused, and the
             # AARE is built on the public policy (its context name and max PDU).
@@ -161,18 +276,73 @@ class Association:
             decision.error = (acse.SERVICE_ERROR_INITIATE, acse.INITIATE_OTHER)
             acse.respond(w, aarq, decision, self.device.policies[self.device.fallback_sap])
             return
+        ciphered = policy.app_context == acse.CTX_LN_CIPHERED
+        sec = self.device.security
+        ctx = None
+        initiate = None
+        ui = aarq.user_info
+        if ciphered and sec is not None and sec.ok and aarq.calling_ap_title is not None \
+                and len(aarq.calling_ap_title) == 8:
+            ctx = sec.context(aarq.calling_ap_title)
+            if ui is not None and len(ui) and ui[0] == 0x21:  # glo-initiate-request
+                plain = bytearray(len(ui))
+                k = security.unwrap_initiate(ctx, ui, 0, len(ui), plain)
+                if k >= 0:
+                    initiate = self._parse_initiate(plain, k)
+                    if initiate is not None and not ctx.set_dedicated_key(
+                            initiate.dedicated_key):
+                        initiate = None
+                else:
+                    ctx = None  # undecipherable: answer in plain
+        elif not ciphered and ui is not None:
+            initiate = self._parse_initiate(ui, len(ui))
         decision = acse.evaluate(aarq, policy, initiate)
-        if decision.auth_pending:
-            # HLS needs the security layer (security suite 0), which this build lacks.
+        if decision.result == 0 and ciphered and (sec is None or not sec.ok or ctx is None):
+            decision.result = acse.RESULT_REJECTED_PERMANENT  # no working suite 0
+            decision.diagnostic = acse.DIAG_NO_REASON
             decision.auth_pending = False
-            decision.result = acse.RESULT_REJECTED_PERMANENT
-            decision.diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED
-        acse.respond(w, aarq, decision, policy)
-        if decision.accepted:
+        stoc = None
+        if decision.result == 0 and decision.auth_pending:
+            if policy.mechanism != acse.MECH_HLS_GMAC or ctx is None:
+                decision.result = acse.RESULT_REJECTED_PERMANENT
+                decision.diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED
+                decision.auth_pending = False
+            else:
+                stoc = sec.random(16)
+        user_info = None
+        title = None
+        if ctx is not None and initiate is not None:
+            uw = axdr.Writer(self._ui)
+            acse.encode_user_info(uw, decision, policy)
+            cipher = bytearray(uw.pos + security.OVERHEAD)
+            m = security.wrap_initiate_response(ctx, self._ui, 0, uw.pos, cipher)
+            if m > 0:
+                user_info = memoryview(cipher)[:m]
+                title = sec.server_title
+        acse.respond(w, aarq, decision, policy, stoc=stoc, user_info=user_info,
+                     responding_ap_title=title)
+        if decision.result != 0:
+            return
+        self.client = client
+        self.conformance = decision.conformance
+        self.client_max_pdu = decision.client_max_pdu or 0xFFFF
+        if ctx is not None:
+            self.sec = ctx
+            ctx.require = sec.required_sc()
+            sec.setup.client_title = bytes(aarq.calling_ap_title)
+        if decision.auth_pending:
+            self.state = PENDING
+            self.stoc = stoc
+            self.ctos = bytes(aarq.auth_value)
+        else:
             self.state = ASSOCIATED
-            self.client = client
-            self.conformance = decision.conformance
-            self.client_max_pdu = decision.client_max_pdu or 0xFFFF
+
+    @staticmethod
+    def _parse_initiate(buf, n):
+        try:
+            return acse.parse_initiate_request(buf, 0, n)
+        except axdr.DecodeError:
+            return None
 
     def _rlrq(self, client, buf, n, w):
         try:
@@ -180,14 +350,21 @@ class Association:
         except axdr.DecodeError:
             user_info = None
         ui = None
-        if user_info is not None and self.associated:
-            try:
-                acse.parse_initiate_request(user_info, 0, len(user_info))
+        if user_info is not None and self.associated and client == self.client:
+            ctx = self.sec
+            plain = user_info
+            k = len(user_info)
+            if ctx is not None:
+                plain = bytearray(len(user_info))
+                k = security.unwrap_initiate(ctx, user_info, 0, len(user_info), plain)
+            if k >= 0 and self._parse_initiate(plain, k) is not None:
                 uw = axdr.Writer(self._ui)
                 acse.encode_initiate_response(uw, self.conformance, self.device.max_pdu)
                 ui = memoryview(self._ui)[: uw.pos]
-            except axdr.DecodeError:
-                ui = None
+                if ctx is not None:
+                    cipher = bytearray(uw.pos + security.OVERHEAD)
+                    m = security.wrap_initiate_response(ctx, self._ui, 0, uw.pos, cipher)
+                    ui = memoryview(cipher)[:m] if m > 0 else None
         self.reset()
         acse.encode_rlre(w, 0, ui)  # reason: normal
 

@@ -127,6 +127,10 @@ class RxGuard:
         self._save()
         return True
 
+    def check_and_update(self, key_id, ic):
+        """dlms.security's guard interface: its KEY_GLOBAL (0) and KEY_BROADCAST (1)."""
+        return self.accept(KEY_EK if key_id == 0 else KEY_BK, ic)
+
     def reset(self, kid):
         """A new key starts a new counter sequence."""
         self.last[kid] = 0
