@@ -8,8 +8,11 @@ Block-device protocol (MicroPython ``vfs``, extended interface): ``readblocks(n,
 The methods can be called by littlefs with the heap locked, so they do not allocate: the
 file is opened once and read with ``readinto`` into the caller's buffer.
 
-Counters ``erases`` and ``programs`` count the operations (the power-cut campaign of the
-persistence work cuts power at the N-th one).
+Counters ``erases`` and ``programs`` count the operations. Power-cut injection: set
+``cut_at`` to an operation number (erases and programs counted together in ``ops``); that
+operation is torn -- a program writes only its first half, an erase clears only the first
+half of the block -- and ``PowerCut`` is raised. Every later operation raises too, as on a
+dead board, until the image is opened again (the restart).
 
 RAM: one 256-byte erase pattern, allocated once (an erase writes it block_size/256 times).
 """
@@ -19,6 +22,10 @@ import os
 BLOCK_SIZE = 4096
 _ERASE_CHUNK = 256
 BLOCK_COUNT = 256  # 1 MiB: well inside the filesystem of the smallest board (Pico, 1.4 MiB)
+
+
+class PowerCut(Exception):
+    """The simulated power failed during a flash operation."""
 
 
 class FileFlash:
@@ -39,17 +46,33 @@ class FileFlash:
         self.f = open(path, "r+b")
         self.erases = 0
         self.programs = 0
+        self.ops = 0
+        self.cut_at = -1
 
     def readblocks(self, n, buf, off=0):
         self.f.seek(n * self.block_size + off)
         self.f.readinto(buf)
+
+    def _tick(self):
+        """Count one operation; True if it is the one the power fails in."""
+        self.ops += 1
+        if 0 <= self.cut_at < self.ops:
+            if self.ops == self.cut_at + 1:
+                return True
+            raise PowerCut()
+        return False
 
     def writeblocks(self, n, buf, off=None):
         if off is None:
             self.ioctl(6, n)
             off = 0
         self.programs += 1
+        torn = self._tick()
         self.f.seek(n * self.block_size + off)
+        if torn:
+            self.f.write(memoryview(buf)[: len(buf) // 2])
+            self.f.flush()
+            raise PowerCut()
         self.f.write(buf)
         self.f.flush()
 
@@ -60,10 +83,14 @@ class FileFlash:
             return self.block_size
         if op == 6:
             self.erases += 1
+            torn = self._tick()
             self.f.seek(arg * self.block_size)
-            for _ in range(self.block_size // _ERASE_CHUNK):
+            chunks = self.block_size // _ERASE_CHUNK
+            for _ in range(chunks // 2 if torn else chunks):
                 self.f.write(self.erased)
             self.f.flush()
+            if torn:
+                raise PowerCut()
             return 0
         return 0
 
