@@ -29,7 +29,7 @@ from meter import secrets
 from meter.store import Store
 
 FIRMWARE_VERSION = b"dlms-mpy 0.1.0"
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # boots (u32), RTC state (two s64: meter ns, host ns; 0, 0 = none)
 _CONFIG_VERSION = 1  # records "clock", "hdlc", "port", "lls<role>"
 _MECH_LLS = 1
 
@@ -151,10 +151,13 @@ class App:
         if self.store is None:
             return
         rec = self.store.load("meter", _STATE_VERSION)
+        rtc = self.board.rtc
         if rec is not None:
-            self.boots, offset = struct.unpack(">Iq", rec)
-            if hasattr(self.board.rtc, "offset_s"):
-                self.board.rtc.offset_s = offset
+            self.boots, meter_ns, host_ns = struct.unpack(">Iqq", rec)
+            if host_ns and hasattr(rtc, "restore"):
+                rtc.restore(meter_ns, host_ns)
+        elif getattr(self.board, "start_ns", None) is not None and hasattr(rtc, "set_ns"):
+            rtc.set_ns(self.board.start_ns)  # a fresh meter starts at the configured time
         self.boots += 1
         self.persist()
 
@@ -192,8 +195,10 @@ class App:
         """Write everything the meter keeps across a restart (clean shutdown, intervals)."""
         if self.store is None:
             return
-        offset = getattr(self.board.rtc, "offset_s", 0)
-        self.store.save("meter", _STATE_VERSION, struct.pack(">Iq", self.boots, offset))
+        rtc = self.board.rtc
+        meter_ns, host_ns = rtc.state() if hasattr(rtc, "state") else (0, 0)
+        self.store.save("meter", _STATE_VERSION, struct.pack(">Iqq", self.boots, meter_ns,
+                                                             host_ns))
 
     def run(self, stop_requested=None):
         """Serve until stop_requested() is true (or a watch callback returns False)."""

@@ -49,6 +49,12 @@ def parse_args(argv=None):
     p.add_argument("--heap", default=DEFAULT_HEAP,
                    help="MicroPython GC heap, e.g. 96wK (default %s: the smallest supported "
                         "board's free heap)" % DEFAULT_HEAP)
+    p.add_argument("--clock-rate", type=float, default=1.0, metavar="R",
+                   help="virtual time runs R times faster than real time (the meter's clock, "
+                        "metering, captures; link-layer timeouts stay in real time)")
+    p.add_argument("--start-time", default=None, metavar="ISO8601",
+                   help="clock value for a fresh state dir, e.g. 2026-01-01T00:00:00Z "
+                        "(no offset = UTC; default: host time)")
     p.add_argument("--mpy-in-heap", action="store_true",
                    help="load the firmware .mpy files into the GC heap, as stock MicroPython does "
                         "with deployed files (default: execute them in place from a ROMFS image "
@@ -57,6 +63,22 @@ def parse_args(argv=None):
                    help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
                         "installed in .venv)")
     return p.parse_args(argv)
+
+
+def start_ns(text):
+    """ISO 8601 (no offset = UTC) -> ns since 1970."""
+    import datetime
+
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    try:
+        dt = datetime.datetime.fromisoformat(t)
+    except ValueError:
+        sys.exit("virtual_meter.py: --start-time: not an ISO 8601 date-time: " + text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return int(dt.timestamp()) * 1000000000
 
 
 def free_port():
@@ -171,6 +193,11 @@ def main(argv=None):
     os.makedirs(args.state, exist_ok=True)
     fds = []
     meter_args = ["--state", args.state]
+    if args.clock_rate <= 0 or args.clock_rate > 100000:
+        sys.exit("virtual_meter.py: --clock-rate must be > 0 and <= 100000")
+    meter_args += ["--clock-rate", repr(args.clock_rate)]
+    if args.start_time:
+        meter_args += ["--start-ns", str(start_ns(args.start_time))]
     if args.tcp != "off":
         port = int(args.tcp)
         if port == 0:

@@ -2,8 +2,11 @@
 filesystem), built from the Unix port's facilities. Only this folder knows it is not on
 hardware.
 
-* RTC: host UTC time plus a persisted offset (the meter's own clock, settable later by
-  COSEM), with the ``machine.RTC.datetime()`` interface;
+* RTC: a virtual clock, ``meter = base_meter + (host_now - base_host) * rate``, with the
+  ``machine.RTC.datetime()`` interface (settable through COSEM) and ``meter_ms()``, the
+  monotonic meter time that drives metering (``--clock-rate`` speeds both up). It keeps
+  running while the meter is off, like a battery-backed RTC: the (base_meter, base_host)
+  pair is what the meter persists;
 * HDLC stream: the master side of a pseudo-terminal created by tools/virtual_meter.py and
   inherited as a file descriptor (non-blocking);
 * TCP: a listening socket on 127.0.0.1;
@@ -23,21 +26,49 @@ NAME = "unix"
 
 
 class VirtualRTC:
-    """machine.RTC-like clock: host time + offset_s. datetime() is UTC, subseconds in us."""
+    """machine.RTC-like virtual clock (UTC; datetime() subseconds in us) running ``rate``
+    times faster than the host clock. Times are ns since 1970 (the Unix port's epoch)."""
 
-    def __init__(self, offset_s=0):
-        self.offset_s = offset_s
+    def __init__(self, rate=1.0):
+        if not rate > 0:
+            raise ValueError("clock rate")
+        self.rate = rate
+        self.base_host = time.time_ns()
+        self.base_meter = self.base_host
 
     def now_ns(self):
-        return time.time_ns() + self.offset_s * 1000000000
+        d = time.time_ns() - self.base_host
+        if self.rate != 1:
+            d = int(d * self.rate)
+        return self.base_meter + d
+
+    def meter_ms(self):
+        """Monotonic meter time in ms (for metering schedules and the simulated chip)."""
+        return self.now_ns() // 1000000
+
+    def set_ns(self, meter_ns):
+        self.base_host = time.time_ns()
+        self.base_meter = meter_ns
+
+    def state(self):
+        """(meter ns, host ns) now: what to persist."""
+        host = time.time_ns()
+        d = host - self.base_host
+        if self.rate != 1:
+            d = int(d * self.rate)
+        return self.base_meter + d, host
+
+    def restore(self, meter_ns, host_ns):
+        """Continue from a persisted pair as if the clock had run while the meter was off."""
+        self.base_meter = meter_ns
+        self.base_host = host_ns
 
     def datetime(self, t=None):
         """machine.RTC.datetime(): read, or set with (y, mo, d, wd, hh, mi, ss, us) in UTC.
-        Setting moves offset_s (whole seconds, rounded): the host clock is never touched."""
+        The host clock is never touched."""
         if t is not None:
             y, mo, d, _wd, hh, mi, ss, us = t
-            target_ns = (to_seconds(y, mo, d, hh, mi, ss) + _UNIX_2000) * 1000000000 + us * 1000
-            self.offset_s = (target_ns - time.time_ns() + 500000000) // 1000000000
+            self.set_ns((to_seconds(y, mo, d, hh, mi, ss) + _UNIX_2000) * 1000000000 + us * 1000)
             return None
         ns = self.now_ns()
         secs = ns // 1000000000

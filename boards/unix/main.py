@@ -21,7 +21,8 @@ import sys
 
 def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
-            "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": ""}
+            "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": "", "clock-rate": "1",
+            "start-ns": ""}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -68,7 +69,9 @@ class Board:
         import board as unix_board
 
         self.max_tcp = unix_board.MAX_TCP
-        self.rtc = unix_board.VirtualRTC()
+        self.rtc = unix_board.VirtualRTC(float(opts["clock-rate"]))
+        self.meter_ms = self.rtc.meter_ms
+        self.start_ns = int(opts["start-ns"]) if opts["start-ns"] else None
         makedirs(opts["state"])
         self.flash = unix_board.mount_flash(opts["state"])
         self.store_root = "/flash"
