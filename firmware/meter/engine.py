@@ -20,8 +20,10 @@ restart from the same flash, every energy value read before the cut is <= what i
 after it.
 
 Chip faults never crash the meter: instantaneous values become unavailable (the registers
-answer temporary-failure), an event is raised once per fault episode, and the engine tries
-to configure the chip again every RETRY_MS until it recovers. Energy is never lost by a
+answer temporary-failure), an event is raised once per fault episode, and the engine
+configures the chip again at once after a spontaneous reset, or every RETRY_MS while it is
+absent or unreadable, until it recovers. A bus error that a retry already corrected is only
+counted. Energy is never lost by a
 fault: the chip keeps counting, and read-clear registers are only cleared by reads that the
 driver verified.
 
@@ -61,6 +63,7 @@ class Engine:
         self.health = ic_if.ABSENT
         self.configured = False
         self.faults = 0
+        self.bus_errors = 0  # recovered bus errors (verified by a retry)
         self.persists = 0
         self._t_instant = None
         self._t_energy = None
@@ -130,7 +133,9 @@ class Engine:
         self.inst.valid = False
         self.configured = kind != ic_if.RESET and self.configured
         self.faults += 1
-        self._t_retry = now + RETRY_MS
+        # a chip that reset on its own meters nothing until configured: do it at once;
+        # an absent or garbled chip is retried every RETRY_MS
+        self._t_retry = now if kind == ic_if.RESET else now + RETRY_MS
         if not self._in_fault:
             self._in_fault = True
             self._event("chip-fault", kind)
@@ -157,7 +162,11 @@ class Engine:
                 self.ic.read_instant(self.inst)
                 self.inst.valid = True
                 h = self.ic.health()
-                if h != ic_if.OK:
+                if h == ic_if.BUS_ERROR:
+                    # an access failed its check but a retry got a verified value: count it,
+                    # do not reset a chip that is metering correctly
+                    self.bus_errors += 1
+                elif h != ic_if.OK:
                     raise ic_if.ChipError(h, "health")
             except ic_if.ChipError as e:
                 self._fault(e.kind, now)

@@ -169,3 +169,33 @@ def test_clean_shutdown_loses_nothing():
     e.shutdown(t)
     e2 = eng.Engine(FakeIC(), 3, st)
     assert e2.totals == e.totals
+
+
+class FlakyIC(FakeIC):
+    """Reads are verified by retries, but health() reports that a retry was needed."""
+
+    def health(self):
+        return ic_if.BUS_ERROR
+
+
+def test_a_recovered_bus_error_is_counted_not_treated_as_a_fault():
+    ic = FlakyIC()
+    e = eng.Engine(ic, 3)
+    e.start(0)
+    run(e, 0, 30)
+    assert e.faults == 0 and e.bus_errors > 10
+    assert ic.configures == 1  # never reset the chip
+    assert e.instant() is not None
+
+
+def test_a_spontaneous_reset_is_reconfigured_at_once():
+    ic = FakeIC()
+    e = eng.Engine(ic, 3)
+    e.start(0)
+    t = run(e, 0, 3)
+    ic.fail = ic_if.RESET
+    e.poll(t)  # the instant read sees the reset
+    assert e.health == ic_if.RESET
+    ic.fail = 0
+    e.poll(t + 1)  # retried immediately, not RETRY_MS later
+    assert e.health == ic_if.OK and ic.configures == 2
