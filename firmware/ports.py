@@ -65,8 +65,9 @@ class HdlcPort:
         self.errors = 0
 
     def restart(self):
-        """After an unexpected error: a fresh link (NDM) and no association."""
-        self.link = hdlc.Link(**self.link_args)
+        """After an unexpected error: the link back to NDM (its buffers reused: the error may
+        have been a MemoryError) and no association."""
+        self.link.reset()
         self.conn_id = self.link.connection_id
         self.assoc.reset()
         if self.settings is not None:
@@ -129,7 +130,8 @@ class TcpConn:
 
     def __init__(self, server):
         self.server = server
-        self.wrap = wrapper.Conn(max_apdu=server.max_apdu, server_wport=server.server_wport)
+        self.wrap = wrapper.Conn(max_apdu=server.max_apdu, server_wport=server.server_wport,
+                                 tx=server.tcp_tx)
         self.assoc = association.Association(server.device)
         self.buf = bytearray(_RX_CHUNK)
         self.mv = memoryview(self.buf)
@@ -190,6 +192,8 @@ class Server:
         self.watches = {}  # id(stream) -> (stream, callback)
         self._by_id = {}  # id(stream) -> handler kind
         self.errors = 0
+        self.tcp_tx = None  # one reply buffer for every TCP connection (replies are written
+        # out completely before the next request is read)
         self.on_error = on_error  # callback(where, exception): the board logs it
         self.sessions_tcp = 0
 
@@ -201,6 +205,8 @@ class Server:
         return port
 
     def preallocate_tcp(self, n):
+        if self.tcp_tx is None:
+            self.tcp_tx = bytearray(wrapper.HEADER_LEN + self.max_apdu)
         """Create up to n connection slots now, while the heap still has contiguous room
         (each holds two APDU-sized buffers); returns how many exist. More are created on
         demand later if memory allows."""
@@ -232,6 +238,8 @@ class Server:
             return
         try:
             sock.setblocking(False)
+            if self.tcp_tx is None:
+                self.tcp_tx = bytearray(wrapper.HEADER_LEN + self.max_apdu)
             conn = self.pool.pop() if self.pool else TcpConn(self)
         except Exception:  # out of memory for a new slot: refuse this client only
             sock.close()

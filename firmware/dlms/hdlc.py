@@ -742,6 +742,18 @@ class Link:
         self._burst_left = 0
         self._frmr_cond = False
 
+    def reset(self):
+        """Back to NDM with nothing pending -- no partial frame, request or output -- using
+        the buffers it has (the adapter calls it to recover from an unexpected error; it
+        allocates nothing, so it works when memory is exhausted)."""
+        self._rx_state = _RX_HUNT
+        self._hn = 0
+        self._rx_left = 0
+        self._from_replay = False
+        self._rn = self._rp = 0
+        self._out_len = 0
+        self._disconnect()
+
     def _disconnect(self):
         """Leave NRM (DISC, inactivity, rejected SNRM)."""
         self._reset_link()

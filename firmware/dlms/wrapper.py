@@ -9,8 +9,8 @@ The wPort of a client is its SAP (16 public, 32 reader, 1 management); the serve
 logical device is wPort 1. There is no checksum and no segmentation: TCP carries the
 bytes, the length delimits the APDU.
 
-This module is sans-IO. One ``Conn`` object per TCP connection holds two preallocated
-buffers (request and reply, each header + max APDU) and nothing else.
+This module is sans-IO. One ``Conn`` object per TCP connection holds a preallocated request
+buffer (header + max APDU) and a reply buffer of the same size, which connections may share.
 
 A malformed header (wrong version, an APDU longer than the buffer) cannot be resynchronised
 on a byte stream: the connection is marked broken and the adapter closes it. Other
@@ -38,10 +38,12 @@ ST_BROKEN = const(3)  # malformed header: the adapter must close the connection
 class Conn:
     """Wrapper framing for one TCP connection (server side)."""
 
-    def __init__(self, max_apdu=1024, server_wport=1):
+    def __init__(self, max_apdu=1024, server_wport=1, tx=None):
+        """tx: a transmit buffer shared by every connection (an adapter that writes each
+        reply out before reading the next request may share one); default: its own."""
         self.server_wport = server_wport
         self.rx = bytearray(HEADER_LEN + max_apdu)
-        self.tx = bytearray(HEADER_LEN + max_apdu)
+        self.tx = tx if tx is not None else bytearray(HEADER_LEN + max_apdu)
         self.request_view = memoryview(self.rx)[HEADER_LEN:]
         self._reply_view = memoryview(self.tx)[HEADER_LEN:]
         self.output_view = memoryview(self.tx)

@@ -797,3 +797,23 @@ def test_request_blocks_feed_until_answered():
     link.output_done()
     assert link.feed(stream, used, len(stream), 0) == len(V212_DISC)
     assert bytes(link.output_view[: link.output_len()]) == V212_UA
+
+
+def test_reset_returns_to_ndm_without_allocating_new_buffers():
+    link = hdlc.Link()
+    snrm = h("7EA00802232193BD647E")  # dlms-vectors 2.1
+    pos = 0
+    while pos < len(snrm):
+        pos += link.feed(snrm, pos, len(snrm), 0)
+    assert link.connected and link.output_len()
+    before = (link.output_view, link.request_view, link.reply_view())
+    cid = link.connection_id
+    link.reset()
+    assert not link.connected and link.output_len() == 0 and link.request_len() == 0
+    assert link.connection_id != cid
+    assert link.output_view is before[0] and link.request_view is before[1]
+    # and it serves again from scratch
+    pos = 0
+    while pos < len(snrm):
+        pos += link.feed(snrm, pos, len(snrm), 0)
+    assert link.connected and link.output_len()

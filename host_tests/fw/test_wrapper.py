@@ -76,3 +76,15 @@ def test_zero_length_breaks_the_connection():
     c = wrapper.Conn(max_apdu=16)
     feed_all(c, h("0001 0010 0001 0000"))
     assert c.broken
+
+
+def test_connections_may_share_one_reply_buffer():
+    tx = bytearray(8 + 64)
+    a = wrapper.Conn(max_apdu=64, tx=tx)
+    b = wrapper.Conn(max_apdu=64, tx=tx)
+    assert a.tx is tx
+    assert b.tx is tx and a.rx is not b.rx
+    feed_all(a, GET_FRAME)
+    a.reply_view()[:2] = b"\xc4\x01"
+    a.reply(2)
+    assert bytes(a.output_view[:a.output_len()]) == h("0001 0001 0010 0002 C401")
