@@ -161,6 +161,13 @@ class Association:
         ExceptionResponse the Green Book names: deciphering-error, invocation-counter-error.
         """
         ctx = self.sec
+        sec = self.device.security
+        if sec is not None and getattr(ctx, "epoch", 0) != sec.epoch:
+            # an association on keys that have since been replaced: it is over
+            self.reset()
+            xdlms.encode_exception(
+                w, xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_DECIPHERING_ERROR)
+            return w.pos
         k = security.unwrap(ctx, buf, 0, n)
         if k == security.ERR_UNKNOWN_TAG:
             # plain APDU: only the HLS pass 3 may come unprotected, and only while pending
@@ -182,9 +189,14 @@ class Association:
         start = ctx.rx.start
         plain = memoryview(buf)[start : start + k]
         limit = self._limit(out) - security.OVERHEAD
-        if self._resp is None or len(self._resp) < limit:
-            self._resp = bytearray(limit)
-        resp = memoryview(self._resp)[:limit]
+        shared = getattr(sec, "resp", None)
+        if shared is not None and len(shared) >= limit:
+            buf_resp = shared  # one buffer for all ciphered associations
+        else:
+            if self._resp is None or len(self._resp) < limit:
+                self._resp = bytearray(limit)
+            buf_resp = self._resp
+        resp = memoryview(buf_resp)[:limit]
         rw = axdr.Writer(resp)
         try:
             if self.state == PENDING:
