@@ -13,6 +13,10 @@ The board object provides:
     urandom        callable(n) -> n random bytes (HLS challenges)
     log_error      optional callable(where, exception)
     slab           optional bytearray reserved before the code was loaded (freed by App)
+    meter_chip     "atm90e32" or "ade7953" (or None: no metering IC)
+    spi, cs        the metering IC's bus and chip select; sleep_ms(ms) for its delays
+    chip_config    calibration constants for the driver (or None: its defaults)
+    meter_ms       monotonic meter time in ms (virtual on the Unix port)
 """
 
 import gc
@@ -25,6 +29,7 @@ from cosem.security_setup import POLICY_ALL_AUTH_ENC
 from dlms import gcm
 from dlms import security
 from meter import clock as meter_clock
+from meter import engine
 from meter import secrets
 from meter.store import Store
 
@@ -61,6 +66,9 @@ class Security:
         self._keys = None
         self._gen = -1
         self._ek = self.keystore.get(secrets.KEY_EK)
+        self._ek_changed = False  # a new unicast key waits for its first association
+        self.epoch = 0  # bumped when that association starts: older ones are ended
+        self.resp = None  # plain response of a ciphered request (shared: one at a time)
         # Known-answer test of AES-GCM/GMAC on this board's AES before any ciphered
         # association: if it fails, ciphered associations are refused and it is logged.
         self.ok = gcm.self_test()
@@ -77,8 +85,17 @@ class Security:
         return self._keys
 
     def context(self, client_title):
-        return security.Context(self.keys(), self.server_title, client_title, self.tx,
-                                self.guard)
+        """The security context of a new association. The first one after a unicast key
+        change restarts the client-counter sequence of that key, and ends every association
+        still running on the old key (its counter state is gone)."""
+        if self._ek_changed:
+            self._ek_changed = False
+            self.guard.reset(secrets.KEY_EK)
+            self.epoch += 1
+        ctx = security.Context(self.keys(), self.server_title, client_title, self.tx,
+                               self.guard)
+        ctx.epoch = self.epoch
+        return ctx
 
     def required_sc(self):
         """SC bits every request must carry under the current security policy."""
@@ -98,13 +115,75 @@ class Security:
             self.store.save("secpol", 1, bytes([self.policy]))
         ek = self.keystore.get(secrets.KEY_EK)
         if ek != self._ek:
+            # Not reset here: the association that made the transfer goes on with the old key
+            # and must keep its replay protection (its requests before the transfer must not
+            # become replayable). The reset happens with the first new-key association.
             self._ek = ek
-            self.guard.reset(secrets.KEY_EK)
+            self._ek_changed = True
             self.event("key-change", 0)
 
     def event(self, kind, client):
         if self.on_event is not None:
             self.on_event(kind, client)
+
+
+def make_ic(board):
+    """The metering-IC driver the board names, on the board's SPI bus (or None)."""
+    name = getattr(board, "meter_chip", None)
+    if name == "atm90e32":
+        from drivers.atm90e32 import Atm90e32
+
+        return Atm90e32(board.spi, board.cs, board.sleep_ms, board.chip_config), 3
+    if name == "ade7953":
+        from drivers.ade7953 import Ade7953
+
+        return Ade7953(board.spi, board.cs, board.sleep_ms, board.chip_config), 1
+    return None, 0
+
+
+class Metering:
+    """What the COSEM registers read: value sources over the engine (None = unavailable,
+    which the register answers with temporary-failure)."""
+
+    def __init__(self, engine, now_ms):
+        self.engine = engine
+        self.phases = engine.phases
+        self.now_ms = now_ms
+
+    def energy(self, quantity, phase):
+        e = self.engine
+        return lambda: e.energy_wh(quantity, phase, self.now_ms())
+
+    def instant(self, name, phase):
+        e = self.engine
+
+        def read():
+            inst = e.instant()
+            return None if inst is None else getattr(inst, name)[phase]
+
+        return read
+
+    def power(self, importing):
+        """Active power import (+) or export (-), total, as two non-negative registers."""
+        e = self.engine
+
+        def read():
+            inst = e.instant()
+            if inst is None:
+                return None
+            p = inst.active[0]
+            return (p if p > 0 else 0) if importing else (-p if p < 0 else 0)
+
+        return read
+
+    def frequency(self):
+        e = self.engine
+
+        def read():
+            inst = e.instant()
+            return None if inst is None else inst.frequency
+
+        return read
 
 
 class App:
@@ -122,13 +201,25 @@ class App:
         self.hdlc_ports = []  # HdlcSetup applies written settings to these
         self.security = Security(self.store, board.identity["system_title"], board.urandom,
                                  getattr(board, "log_event", None))
+        self.engine = None
+        metering = None
+        ic, phases = make_ic(board)
+        if ic is not None:
+            on_event = getattr(board, "log_event", None)
+            self.engine = engine.Engine(ic, phases, self.store,
+                                        (lambda kind, d: on_event(kind, d)) if on_event else None)
+            self.engine.start(board.meter_ms())
+            metering = Metering(self.engine, board.meter_ms)
         self.device = objects.build(self.clock, board.identity,
                                     hdlc_settings=self.hdlc_settings,
                                     port_settings=self.port_settings,
                                     hdlc_targets=self.hdlc_ports,
-                                    security=self.security)
+                                    security=self.security, metering=metering)
         self.security.setup.on_change.append(self.security.changed)
         self._release_slab()
+        # one plain-response buffer for every ciphered association (requests are served one
+        # at a time), allocated while the heap is still contiguous
+        self.security.resp = bytearray(self.device.max_pdu + 64)  # as large as a reply view
         for role, policy in self.device.policies.items():
             if policy.mechanism == _MECH_LLS:
                 self._load("lls%d" % role, lambda rec, p=policy: _set_secret(p, rec))
@@ -200,13 +291,24 @@ class App:
         self.store.save("meter", _STATE_VERSION, struct.pack(">Iqq", self.boots, meter_ns,
                                                              host_ns))
 
+    def shutdown(self):
+        """Clean shutdown: take what the metering IC has counted, persist everything."""
+        if self.engine is not None:
+            self.engine.shutdown(self.board.meter_ms())
+        self.persist()
+
     def run(self, stop_requested=None):
-        """Serve until stop_requested() is true (or a watch callback returns False)."""
+        """Serve until stop_requested() is true (or a watch callback returns False); the
+        metering engine is polled between rounds (it does only what is due)."""
         server = self.server
+        eng = self.engine
+        now_ms = getattr(self.board, "meter_ms", None)
         while server.run_once(20):
+            if eng is not None:
+                eng.poll(now_ms())
             if stop_requested is not None and stop_requested():
                 break
-        self.persist()
+        self.shutdown()
 
 
 def _set_secret(policy, rec):

@@ -55,13 +55,22 @@ def parse_args(argv=None):
     p.add_argument("--start-time", default=None, metavar="ISO8601",
                    help="clock value for a fresh state dir, e.g. 2026-01-01T00:00:00Z "
                         "(no offset = UTC; default: host time)")
+    p.add_argument("--chip", default="atm90e32", choices=("atm90e32", "ade7953"),
+                   help="simulated metering IC (default atm90e32: three phases; ade7953: one)")
+    p.add_argument("--load", default=None, metavar="SPEC",
+                   help="simulated mains per phase, e.g. 230V,5A,pf0.95,50Hz (one spec = all "
+                        "phases; ';'-separated = per phase; pf < 0 = export; 'lead' = "
+                        "capacitive); default: 230V,5A,pf0.95,50Hz")
+    p.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="seed of the simulated measurement noise (default 1)")
     p.add_argument("--mpy-in-heap", action="store_true",
                    help="load the firmware .mpy files into the GC heap, as stock MicroPython does "
                         "with deployed files (default: execute them in place from a ROMFS image "
                         "outside the heap, as a frozen or ROMFS firmware build does)")
     p.add_argument("--micropython", default=None,
                    help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
-                        "installed in .venv)")
+                        "installed in .venv); it loads the firmware .mpy into its heap, as "
+                        "--mpy-in-heap does, so give it about 140wK or more")
     return p.parse_args(argv)
 
 
@@ -79,6 +88,16 @@ def start_ns(text):
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=datetime.timezone.utc)
     return int(dt.timestamp()) * 1000000000
+
+
+def _die_with_parent():
+    """In a child: be killed when the parent dies (PR_SET_PDEATHSIG), so nothing the
+    launcher starts outlives the meter."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
 
 
 def free_port():
@@ -196,6 +215,16 @@ def main(argv=None):
     if args.clock_rate <= 0 or args.clock_rate > 100000:
         sys.exit("virtual_meter.py: --clock-rate must be > 0 and <= 100000")
     meter_args += ["--clock-rate", repr(args.clock_rate)]
+    meter_args += ["--chip", args.chip, "--seed", str(args.seed)]
+    if args.load:
+        sys.path.insert(0, os.path.join(ROOT, "boards", "unix"))
+        import load_spec  # the same parser the meter uses: refuse a bad spec here, clearly
+
+        try:
+            load_spec.parse(args.load, 3 if args.chip == "atm90e32" else 1)
+        except ValueError as e:
+            sys.exit("virtual_meter.py: --load: %s" % e)
+        meter_args += ["--load", args.load]
     if args.start_time:
         meter_args += ["--start-ns", str(start_ns(args.start_time))]
     if args.tcp != "off":
@@ -208,6 +237,16 @@ def main(argv=None):
         fds += [master, slave]
         meter_args += ["--serial-fd", str(master), "--slave-fd", str(slave),
                        "--serial-name", name]
+    # The metering IC: emulated in its own process (tools/chip_emulator.py), outside the
+    # meter's heap, reached through a socket; it dies with the meter (a power cut).
+    chip_meter, chip_emu = socket.socketpair()
+    subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "chip_emulator.py"),
+                      str(chip_emu.fileno()), args.chip, args.load or "-", str(args.seed)],
+                     pass_fds=[chip_emu.fileno()], preexec_fn=_die_with_parent)
+    chip_emu.close()
+    os.set_inheritable(chip_meter.fileno(), True)
+    fds.append(chip_meter.fileno())
+    meter_args += ["--chip-fd", str(chip_meter.fileno())]
     ctl_r, ctl_w = os.pipe()
     os.set_blocking(ctl_w, False)
     fds += [ctl_r, ctl_w]
@@ -229,14 +268,7 @@ def main(argv=None):
     # A separate binary: stay in between, forward signals, die together.
     argv2 = [binary] + heap + script + meter_args + ["--pid", str(os.getpid())]
 
-    def pdeathsig():
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-    child = subprocess.Popen(argv2, env=mp_env(), pass_fds=fds, preexec_fn=pdeathsig)
+    child = subprocess.Popen(argv2, env=mp_env(), pass_fds=fds, preexec_fn=_die_with_parent)
 
     def forward(signum, _frame):
         try:

@@ -22,7 +22,7 @@ import sys
 def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
             "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": "", "clock-rate": "1",
-            "start-ns": ""}
+            "start-ns": "", "chip": "atm90e32", "load": "", "seed": "1", "chip-fd": ""}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -56,6 +56,45 @@ def mount_romfs(spec):
 
 class Board:
 
+    def _chip_link(self, fd):
+        """The metering IC emulated in another process (tools/chip_emulator.py)."""
+        import time
+
+        from chip_link import ChipLink, LinkCS, LinkSPI
+
+        link = ChipLink(fd, self.meter_ms)
+        self.meter_chip = link.chip
+        self.chip_config = link.config
+        self.spi = LinkSPI(link)
+        self.cs = LinkCS(link)
+        self.sleep_ms = time.sleep_ms
+
+    def _metering_ic(self, chip, load, seed):
+        """The simulated metering IC behind a fake SPI bus: the driver is the board's."""
+        import time
+
+        import load_spec
+        from spi_sim import FakeCS, FakeSPI
+
+        phases, hz = load_spec.parse(load or load_spec.DEFAULT, 3 if chip == "atm90e32" else 1)
+        if chip == "atm90e32":
+            from sim_atm90e32 import Atm90e32Sim
+
+            self.chip_sim = Atm90e32Sim(phases, hz, now_ms=self.meter_ms, seed=seed)
+            # the board's calibration constants, as a calibrated board would keep in flash
+            self.chip_config = self.chip_sim.calibrated_config()
+        elif chip == "ade7953":
+            from sim_ade7953 import SimAde7953
+
+            self.chip_sim = SimAde7953(self.meter_ms, load=phases[0], hz=hz, seed=seed)
+            self.chip_config = None
+        else:
+            raise ValueError("unknown chip: " + chip)
+        self.meter_chip = chip
+        self.spi = FakeSPI(self.chip_sim)
+        self.cs = FakeCS(self.spi)
+        self.sleep_ms = time.sleep_ms
+
     def log_event(self, kind, client):
         """Security events, until the standard event log exists: on stderr."""
         sys.stderr.write("meter: event %s (client %d)\n" % (kind, client))
@@ -69,9 +108,14 @@ class Board:
         import board as unix_board
 
         self.max_tcp = unix_board.MAX_TCP
+        self.tcp_prealloc = TCP_PREALLOC
         self.rtc = unix_board.VirtualRTC(float(opts["clock-rate"]))
         self.meter_ms = self.rtc.meter_ms
         self.start_ns = int(opts["start-ns"]) if opts["start-ns"] else None
+        if opts["chip-fd"]:
+            self._chip_link(int(opts["chip-fd"]))
+        else:
+            self._metering_ic(opts["chip"], opts["load"], int(opts["seed"]))
         makedirs(opts["state"])
         self.flash = unix_board.mount_flash(opts["state"])
         self.store_root = "/flash"
@@ -99,7 +143,8 @@ def json_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_SLAB = 12288  # an HDLC port (~3 KB of buffers) and a few TCP connections (~2.3 KB each)
+_SLAB = 20480  # an HDLC port (~3 KB of buffers) and TCP_PREALLOC connections (~3 KB each)
+TCP_PREALLOC = 4  # TCP clients always served (more if memory allows)
 
 
 def reserve_slab():
@@ -143,7 +188,7 @@ def main():
     try:
         meter.run(lambda: stop[0])
     except KeyboardInterrupt:
-        meter.persist()
+        meter.shutdown()
     sys.exit(0)
 
 

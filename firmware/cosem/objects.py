@@ -24,6 +24,7 @@ from cosem.clock import Clock
 from cosem.data import Data
 from cosem.hdlc_setup import HdlcSettings, HdlcSetup
 from cosem.local_port_setup import LocalPortSettings, LocalPortSetup
+from cosem.register import Register
 from cosem.sap_assignment import SapAssignment
 from cosem.security_setup import SecuritySetup
 from dlms import acse
@@ -134,8 +135,48 @@ def default_port_settings(identity):
     return LocalPortSettings(device_addr=serial)
 
 
+# Registers of the contract (design/virtual-meter.md), Blue Book units: Wh 30, varh 32, V 35,
+# A 33, W 27, Hz 44, 255 unitless. (OBIS, quantity index, phase, unit)
+_ENERGY = (
+    ("1.0.1.8.0.255", 0, 0, 30),  # active energy import (+A), total
+    ("1.0.2.8.0.255", 1, 0, 30),  # active energy export (-A), total
+    ("1.0.3.8.0.255", 2, 0, 32),  # reactive energy import (+R), total
+    ("1.0.4.8.0.255", 3, 0, 32),  # reactive energy export (-R), total
+    ("1.0.21.8.0.255", 0, 1, 30),  # active energy import L1
+    ("1.0.41.8.0.255", 0, 2, 30),  # L2
+    ("1.0.61.8.0.255", 0, 3, 30),  # L3
+)
+
+
+def add_metering(dev, metering):
+    """The measurement registers, fed by ``metering`` (app.Metering: the engine's values).
+    Energies in Wh/varh (scaler 0, double-long-unsigned); voltage 0.01 V and current 1 mA
+    (scalers -2, -3); power 0.1 W (scaler -1); power factor 0.001 (scaler -3, unitless);
+    frequency 0.01 Hz. A phase the chip does not have is not in the table. Readable by the
+    reader and the management client; nobody may reset them (billing registers)."""
+    phases = metering.phases
+    for ln, q, p, unit in _ENERGY:
+        if p <= phases:
+            _register(dev, ln, metering.energy(q, p), 0, unit, axdr.DOUBLE_LONG_UNSIGNED)
+    for p in range(1, phases + 1):
+        g = 20 * p
+        _register(dev, "1.0.%d.7.0.255" % (g + 12), metering.instant("voltage", p), -2, 35,
+                  axdr.LONG_UNSIGNED)
+        _register(dev, "1.0.%d.7.0.255" % (g + 11), metering.instant("current", p), -3, 33,
+                  axdr.DOUBLE_LONG_UNSIGNED)
+    _register(dev, "1.0.1.7.0.255", metering.power(True), -1, 27, axdr.DOUBLE_LONG_UNSIGNED)
+    _register(dev, "1.0.2.7.0.255", metering.power(False), -1, 27, axdr.DOUBLE_LONG_UNSIGNED)
+    _register(dev, "1.0.13.7.0.255", metering.instant("pf", 0), -3, 255, axdr.LONG)
+    _register(dev, "1.0.14.7.0.255", metering.frequency(), -2, 44, axdr.LONG_UNSIGNED)
+
+
+def _register(dev, ln, source, scaler, unit, tag):
+    reg = Register(ln, source, scaler=scaler, unit=unit, tag=tag)
+    dev.add(reg, reader=("rrr", "-"), mgmt=("rrr", "-"))
+
+
 def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=None,
-          security=None):
+          security=None, metering=None):
     """Compose the logical device from the meter's services.
 
     clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'
@@ -201,5 +242,7 @@ def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=
         ic = Data("0.0.43.1.0.255",
                   lambda: (axdr.DOUBLE_LONG_UNSIGNED, security.guard.last_accepted()))
         dev.add(ic, pub="rr", reader="rr", mgmt="rr")
+    if metering is not None:
+        add_metering(dev, metering)
     dev.done()
     return dev
