@@ -11,6 +11,17 @@ check that segmentation / block transfer really happened on the wire.
     with CosemClient("hdlc", meter.serial, client=32, password=b"12345678") as d:
         d.get("0.0.1.0.0.255", 8, 2)                         # -> raw A-XDR bytes
 
+Management (client 1): HLS mechanism 5 (GMAC), security suite 0, every xDLMS APDU
+authenticated and encrypted. Both drivers take the keys, their own system title and the
+first invocation counter; ``next_ic`` says what the next association may start from:
+
+    with GuruxClient("tcp", port, client=MANAGEMENT, invocation_counter=ic) as g: ...
+    with CosemClient("hdlc", pty, client=MANAGEMENT, invocation_counter=ic) as d: ...
+
+and both can push one raw (already protected or deliberately plain) APDU through the
+association's transport and return the meter's raw reply APDU (``exchange_apdu``), for
+replays, tampered tags and protocol negatives.
+
 See design/interop.md for the libraries' quirks.
 """
 
@@ -25,6 +36,15 @@ SERVER_LOGICAL = 1
 SERVER_PHYSICAL = 17
 LLS_PASSWORD = b"12345678"
 IO_TIMEOUT = 5.0
+
+# management client and suite-0 keys of a fresh meter (design/virtual-meter.md)
+PUBLIC, READER, MANAGEMENT = 16, 32, 1
+SERVER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+MGMT_EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+MGMT_AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+MGMT_KEK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+GURUX_TITLE = bytes.fromhex("4752580000000001")  # "GRX" 00000001
+COSEM_TITLE = b"GRX\0\0\0\0\2"
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -159,9 +179,13 @@ class GuruxClient:
     """
 
     def __init__(self, transport, target, client=16, password=None, max_pdu=None,
-                 max_info=None, timeout=IO_TIMEOUT, server_address=None):
+                 max_info=None, timeout=IO_TIMEOUT, server_address=None, hls=None,
+                 ek=MGMT_EK, ak=MGMT_AK, system_title=GURUX_TITLE, invocation_counter=1):
+        """hls: HLS-GMAC with suite-0 ciphering (authenticated and encrypted); default:
+        for client 1 (management). ek/ak/system_title/invocation_counter: the client's
+        ciphering parameters (the counter of the first protected APDU)."""
         from gurux_dlms import GXDLMSClient
-        from gurux_dlms.enums import Authentication, InterfaceType
+        from gurux_dlms.enums import Authentication, InterfaceType, Security
         from gurux_dlms.secure import GXDLMSSecureClient
 
         self.transport = transport
@@ -178,6 +202,14 @@ class GuruxClient:
         if password is not None:
             c.authentication = Authentication.LOW
             c.password = password
+        self.hls = (client == MANAGEMENT) if hls is None else hls
+        if self.hls:
+            c.authentication = Authentication.HIGH_GMAC
+            c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+            c.ciphering.systemTitle = bytearray(system_title)
+            c.ciphering.blockCipherKey = bytearray(ek)
+            c.ciphering.authenticationKey = bytearray(ak)
+            c.ciphering.invocationCounter = invocation_counter
         if max_pdu is not None:
             c.maxReceivePDUSize = max_pdu
         if max_info is not None:
@@ -187,6 +219,7 @@ class GuruxClient:
         self.aare = None
         self.ua = None
         self.rlre_command = None
+        self.hls_reply = None
 
     # -- byte moving, as in Gurux's own GXDLMSReader (readDLMSPacket / readDataBlock)
     def _txrx(self, data, reply):
@@ -238,7 +271,20 @@ class GuruxClient:
             reply = self.read_data_block(self.c.aarqRequest())
             self.aare = reply
             self.c.parseAareResponse(reply.data)
+            if self.hls:
+                from gurux_dlms.enums import Authentication
+
+                assert self.c.authentication == Authentication.HIGH_GMAC
+                reply = self.read_data_block(self.c.getApplicationAssociationRequest())
+                self.hls_reply = reply
+                self.c.parseApplicationAssociationResponse(reply.data)
         except BaseException:
+            # refused: leave the HDLC link cleanly (DISC) when it is up, then close
+            try:
+                if self.transport == "hdlc" and self.ua is not None:
+                    self.read_data_block(self.c.disconnectRequest())
+            except Exception:
+                pass
             self.io.close()
             raise
         return self
@@ -249,6 +295,8 @@ class GuruxClient:
         return reply
 
     def disconnect(self):
+        if self.io.sock is None and self.io.ser is None:
+            return
         try:
             d = self.c.disconnectRequest()
             if d is not None and self.transport == "hdlc":
@@ -305,6 +353,71 @@ class GuruxClient:
         reply = self.read_data_block(self.c.getObjectsRequest())
         return bytes(reply.data.array())
 
+    def objects(self):
+        """The object list as gurux's GXDLMSObject instances (with their access rights)."""
+        reply = self.read_data_block(self.c.getObjectsRequest())
+        return self.c.parseObjects(reply.data, False, False)
+
+    # -- writes and methods
+    def write_object(self, obj, attr):
+        return self.read_data_block(self.c.write(obj, attr))
+
+    def method(self, obj, index, data, data_type):
+        return self.read_data_block(self.c.method(obj, index, data, data_type))
+
+    @property
+    def next_ic(self):
+        """The invocation counter the client would use next."""
+        return int(self.c.ciphering.invocationCounter)
+
+    # -- raw APDUs
+    def frame_apdu(self, apdu):
+        """The transport frame(s) gurux would send for this APDU (HDLC: the next I-frame
+        sequence numbers, LLC E6 E6 00; wrapper: the 8-byte header). Short APDUs only."""
+        from gurux_dlms import GXByteBuffer
+        from gurux_dlms.GXDLMS import GXDLMS
+
+        st = self.c.settings
+        if self.transport == "tcp":
+            return bytes(GXDLMS.getWrapperFrame(st, apdu[0], GXByteBuffer(bytearray(apdu))))
+        data = GXByteBuffer(bytearray(b"\xe6\xe6\x00" + bytes(apdu)))
+        assert len(apdu) + 3 <= st.hdlc.maxInfoTX, "frame_apdu: APDU too long for one frame"
+        return bytes(GXDLMS.getHdlcFrame(st, st.getNextSend(True), data))
+
+    def apdu_of(self, frames):
+        """The APDU inside frames gurux built (not sent)."""
+        return split_apdus(b"".join(bytes(f) for f in frames), self.transport)[0]
+
+    def protected_read_apdu(self, ln, class_id, attr):
+        """The protected GET-Request APDU gurux would send to read the attribute (consumes
+        one client invocation counter; nothing is sent, and the HDLC send sequence gurux
+        used building the frame is given back)."""
+        st = self.c.settings
+        seq = st.senderFrame
+        frames = self.c.read(self.make_object(ln, class_id), attr)
+        st.senderFrame = seq
+        return self.apdu_of(frames)
+
+    def exchange_apdu(self, apdu):
+        """Send one raw APDU in the current association; return the meter's raw reply APDU
+        (gurux parses the frames to keep its HDLC state; its verdict is ignored)."""
+        n0 = len(self.io.rx_log)
+        try:
+            self.read_data_block(self.frame_apdu(apdu))
+        except Exception as e:
+            self.exchange_error = e
+        got = self.reply_apdus(self.io.rx_log[n0:])
+        assert got, "no reply APDU to %s (%r); received %s" % (
+            bytes(apdu).hex(), getattr(self, "exchange_error", None),
+            b"".join(self.io.rx_log[n0:]).hex())
+        return got[-1]
+
+    def reply_apdus(self, chunks):
+        return split_apdus(b"".join(chunks), self.transport)
+
+    def tx_apdus(self, n0=0):
+        return split_apdus(b"".join(self.io.tx_log[n0:]), self.transport)
+
 
 # ------------------------------------------------------------------------------ dlms-cosem
 _structlog_quiet = False
@@ -321,14 +434,56 @@ def quiet_structlog():
 
 
 class _RecordingIO(RecordingMixin):
-    """Wraps a dlms-cosem IO object and records what crosses it."""
+    """Wraps a dlms-cosem IO object and records what crosses it.
 
-    def __init__(self, inner):
+    length_framing (HDLC only): dlms-cosem delimits received frames by their 7E flags:
+    ``recv_frame`` reads until the next 7E (a lone 7E is taken for an opening flag and
+    reading goes on to the next 7E), and ``_find_frame`` looks one 7E further per chunk
+    received. HDLC under IEC 62056-46 is length-driven without byte stuffing, and ciphered
+    frames often contain 7E: when one chunk brings two 7E (content "7E 7E", or an FCS
+    ending in 7E followed by the closing flag), dlms-cosem already holds the whole frame
+    but asks for more, waits its whole timeout (5 s) for bytes the meter will never send,
+    and only then goes on. With length_framing the wrapper follows the frames by their
+    length field: once the frame that answers the last request is complete, further reads
+    (before the next send) return nothing at once instead of blocking, so dlms-cosem
+    rescans its buffer. The bytes dlms-cosem gets and their order are unchanged.
+    """
+
+    def __init__(self, inner, length_framing=False):
         self.inner = inner
+        self.length_framing = length_framing
+        self._state = "idle"  # idle -> fmt (after the opening flag) -> body
+        self._fmt = b""
+        self._left = 0
+        self._complete = False  # a whole frame arrived since the last send
+        self._empties = 0
         self._init_logs()
+
+    def _track(self, chunk):
+        """Follow the frames; True if a frame was closed in the chunk."""
+        closed = False
+        for x in chunk:
+            if self._state == "idle":
+                if x == 0x7E:
+                    self._state, self._fmt = "fmt", b""
+            elif self._state == "fmt":
+                if x == 0x7E and not self._fmt:
+                    continue
+                self._fmt += bytes([x])
+                if len(self._fmt) == 2:
+                    n = ((self._fmt[0] << 8) | self._fmt[1]) & 0x07FF
+                    self._left = n - 2 + 1  # the rest of the frame and its closing flag
+                    self._state = "body"
+            else:
+                self._left -= 1
+                if self._left == 0:
+                    self._state = "idle"
+                    closed = closed or x == 0x7E
+        return closed
 
     def connect(self):
         self.inner.connect()
+        self._state, self._complete, self._empties = "idle", False, 0
         sp = getattr(self.inner, "serial_port", None)
         if sp is not None:
             sp.reset_input_buffer()
@@ -338,16 +493,41 @@ class _RecordingIO(RecordingMixin):
 
     def send(self, data):
         self.tx_log.append(bytes(data))
+        self._complete = False
+        self._empties = 0
         return self.inner.send(data)
 
     def recv(self, amount=1):
-        b = self.inner.recv(amount)
+        sock = getattr(self.inner, "tcp_socket", None)
+        if sock is not None:
+            # dlms-cosem's BlockingTcpIO.recv spins at 100 % CPU for ever when the peer
+            # closes the connection (recv() returning b"" is not taken for EOF)
+            b = b""
+            while len(b) < amount:
+                try:
+                    x = sock.recv(amount - len(b))
+                except OSError as e:
+                    raise ConnectionError("receive from the meter failed: %r" % (e,)) from e
+                if not x:
+                    raise ConnectionError("the meter closed the TCP connection; received %s"
+                                          % (self.rx_bytes + b)[-200:].hex())
+                b += x
+        else:
+            b = self.inner.recv(amount)
         self.rx_log.append(bytes(b))
+        if self.length_framing:
+            self._complete |= self._track(b)
         return b
 
     def recv_until(self, end):
+        if (self.length_framing and self._complete and self._state == "idle"
+                and self._empties < 64):
+            self._empties += 1  # dlms-cosem is still looking for the end of that frame
+            return b""
         b = self.inner.recv_until(end)
         self.rx_log.append(bytes(b))
+        if self.length_framing:
+            self._complete |= self._track(b)
         return b
 
 
@@ -359,11 +539,15 @@ class CosemClient:
     """
 
     def __init__(self, transport, target, client=16, password=None, max_pdu=65535,
-                 timeout=IO_TIMEOUT):
+                 timeout=IO_TIMEOUT, hls=None, ek=MGMT_EK, ak=MGMT_AK,
+                 system_title=COSEM_TITLE, invocation_counter=1):
+        """hls: HLS-GMAC with suite-0 ciphering (general-glo-ciphering DB, SC 30); default:
+        for client 1 (management)."""
         quiet_structlog()
         from dlms_cosem.client import DlmsClient
         from dlms_cosem.io import BlockingTcpIO, HdlcTransport, SerialIO, TcpTransport
-        from dlms_cosem.security import (LowLevelSecurityAuthentication,
+        from dlms_cosem.security import (HighLevelSecurityGmacAuthentication,
+                                         LowLevelSecurityAuthentication,
                                          NoSecurityAuthentication)
 
         self.transport = transport
@@ -375,17 +559,26 @@ class CosemClient:
                              timeout=timeout)
         else:
             self.io = _RecordingIO(SerialIO(port_name=target, baud_rate=9600,
-                                            timeout=timeout))
+                                            timeout=timeout),
+                                   length_framing=(client == MANAGEMENT) if hls is None else hls)
             t = HdlcTransport(client_logical_address=client,
                               server_logical_address=SERVER_LOGICAL,
                               server_physical_address=SERVER_PHYSICAL, io=self.io,
                               timeout=timeout)
-        if password is None:
+        self.hls = (client == MANAGEMENT) if hls is None else hls
+        self.t = t
+        kw = {}
+        if self.hls:
+            auth = HighLevelSecurityGmacAuthentication(challenge_length=32)
+            kw = dict(encryption_key=bytes(ek), authentication_key=bytes(ak),
+                      client_system_title=bytes(system_title),
+                      client_initial_invocation_counter=invocation_counter)
+        elif password is None:
             auth = NoSecurityAuthentication()
         else:
             auth = LowLevelSecurityAuthentication(secret=password)
         self.client = DlmsClient(transport=t, authentication=auth, max_pdu_size=max_pdu,
-                                 timeout=timeout)
+                                 timeout=timeout, **kw)
         self.aare = None
         self.rlre = None
 
@@ -435,6 +628,47 @@ class CosemClient:
 
     def object_list_raw(self):
         return self.get("0.0.40.0.0.255", 15, 2)
+
+    def attribute(self, ln, class_id, attr):
+        from dlms_cosem import cosem, enumerations
+
+        return cosem.CosemAttribute(interface=enumerations.CosemInterface(class_id),
+                                    instance=cosem.Obis.from_bytes(obis_bytes(ln)),
+                                    attribute=attr)
+
+    def set(self, ln, class_id, attr, data):
+        """SET-Request-Normal with raw A-XDR data; returns dlms-cosem's SetResponse."""
+        return self.client.set(self.attribute(ln, class_id, attr), bytes(data))
+
+    def action(self, ln, class_id, method, data):
+        from dlms_cosem import cosem, enumerations
+
+        m = cosem.CosemMethod(enumerations.CosemInterface(class_id),
+                              cosem.Obis.from_bytes(obis_bytes(ln)), method)
+        return self.client.action(m, bytes(data))
+
+    @property
+    def next_ic(self):
+        return int(self.client.client_invocation_counter)
+
+    def protect(self, apdu_event):
+        """The general-glo-ciphering APDU bytes dlms-cosem would send for an xDLMS event
+        (consumes one client invocation counter; the connection state is not touched)."""
+        return self.client.dlms_connection.protect(apdu_event).to_bytes()
+
+    def protected_get(self, ln, class_id, attr):
+        from dlms_cosem.protocol import xdlms
+
+        return self.protect(xdlms.GetRequestNormal(cosem_attribute=self.attribute(
+            ln, class_id, attr)))
+
+    def exchange_apdu(self, apdu):
+        """Send one raw APDU through dlms-cosem's transport (HDLC framing, segmentation and
+        RR handled by it); return the meter's raw reply APDU."""
+        return bytes(self.t.send_request(bytes(apdu)))
+
+    def reply_apdus(self, chunks):
+        return split_apdus(b"".join(chunks), self.transport)
 
     def object_list(self):
         """[(class_id, version, 'a.b.c.d.e.f')] as dlms-cosem parses attr 2."""
@@ -520,6 +754,82 @@ def split_hdlc_frames(stream):
         out.append(b[i + 1:i + n + 1])
         i += n + 1
     return out
+
+
+def split_apdus(stream, transport):
+    """The APDUs in a byte stream of one direction: wrapper frames (8-byte header) or HDLC
+    I-frames (segments joined, LLC stripped). Non-I-frames (SNRM/UA/RR/DISC) are skipped."""
+    b = bytes(stream)
+    out = []
+    if transport == "tcp":
+        i = 0
+        while i + 8 <= len(b):
+            n = int.from_bytes(b[i + 6:i + 8], "big")
+            out.append(b[i + 8:i + 8 + n])
+            i += 8 + n
+        return out
+    cur = b""
+    for f in split_hdlc_frames(b):
+        # format(2) dst src ctrl HCS ... FCS: addresses end with a byte whose LSB is 1
+        j = 2
+        while not f[j] & 1:
+            j += 1
+        j += 1  # past dst
+        while not f[j] & 1:
+            j += 1
+        j += 1  # past src
+        ctrl = f[j]
+        if ctrl & 1:  # not an I-frame
+            continue
+        info = f[j + 3:-2]
+        cur += info
+        if not f[0] & 0x08:
+            if cur[:2] in (b"\xe6\xe6", b"\xe6\xe7"):
+                cur = cur[3:]
+            out.append(cur)
+            cur = b""
+    return out
+
+
+def ciphered_header(apdu):
+    """(tag, system title or None, SC, IC, offset of the ciphertext) of a protected APDU:
+    glo/ded service-specific (tag, length, SC, IC, ...), general-glo/ded DB/DC (tag,
+    title, length, SC, IC, ...)."""
+    a = bytes(apdu)
+    p = 1
+    title = None
+    if a[0] in (0xDB, 0xDC):
+        assert a[1] == 8, a[:12].hex()
+        title = a[2:10]
+        p = 10
+    n = a[p]
+    p += 1
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(a[p:p + k], "big")
+        p += k
+    assert p + n == len(a), "length %d vs %d: %s" % (n, len(a) - p, a[:16].hex())
+    return a[0], title, a[p], int.from_bytes(a[p + 1:p + 5], "big"), p + 5
+
+
+def open_ciphered(apdu, ek=MGMT_EK, ak=MGMT_AK, title=SERVER_TITLE):
+    """Verify the 12-octet GCM tag of one protected APDU (SC 30: authenticated and
+    encrypted) independently, with pyca ``cryptography``: IV = title || IC, AAD = SC || AK.
+    Returns (IC, plaintext); raises cryptography.exceptions.InvalidTag if it is wrong.
+    (gurux-dlms 1.0.203 does not verify tags when it decrypts.)"""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    _tag, t, sc, ic, p = ciphered_header(apdu)
+    if t is not None:
+        title = t
+    assert sc == 0x30, "SC %02x (expected 30: authenticated and encrypted)" % sc
+    iv = bytes(title) + ic.to_bytes(4, "big")
+    body = bytes(apdu)[p:]
+    d = Cipher(algorithms.AES(bytes(ek)),
+               modes.GCM(iv, body[-12:], min_tag_length=12)).decryptor()
+    d.authenticate_additional_data(bytes([sc]) + bytes(ak))
+    pt = d.update(body[:-12]) + d.finalize()
+    return ic, pt
 
 
 def hdlc_segmented_frames(stream):
