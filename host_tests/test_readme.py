@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import running_meter as vm
 
@@ -35,10 +36,16 @@ def _run_example(code, port, tmp_path, name):
 def test_readme_python_examples_run(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", readme(), re.S)
     assert len(blocks) == 2
-    m = vm.start_meter(tmp_path, serial_link="off")
+    # virtual time runs 1000x so that the default load has put energy in the register
+    m = vm.start_meter(tmp_path, serial_link="off", extra_args=["--clock-rate", "1000"])
     try:
         assert "MMM0000012345678" in _run_example(blocks[0], m.tcp, tmp_path, "public.py")
+        time.sleep(1.0)  # > 15 virtual minutes: energy persisted and revealed
         out = _run_example(blocks[1], m.tcp, tmp_path, "secure.py")
+        # the energy register, read with authentication and encryption, scaled by gurux
+        # with the scaler the meter sent: the default load (about 1092.5 W) for minutes
+        energy = float(out.split("energy")[1].split()[0])
+        assert energy > 100, out
         # HLS + ciphered reads: the meter accepted the client's counters (1 for the AARQ,
         # then the HLS reply and the reads), and says so
         assert "last client invocation counter" in out
