@@ -81,6 +81,10 @@ def test_ready_line(started, tmp_path):
     assert r["event"] == "ready"
     assert 0 < r["tcp"] < 65536
     assert r["state"] == state and os.path.isdir(state)
+    # extension: the heap after boot; together it is the --heap default (110wK, 8-byte words
+    # on this host: 110 * 1024 * 2 bytes, as the launcher scales it), less the GC's own table
+    assert r["heap_used"] > 0 and r["heap_free"] > 0
+    assert 0.9 * 110 * 2048 < r["heap_used"] + r["heap_free"] <= 110 * 2048
     assert r["serial"].startswith("/dev/pts/") and stat.S_ISCHR(os.stat(r["serial"]).st_mode)
     # both transports accept traffic as soon as the line is out
     public_session(m, "tcp")
@@ -213,3 +217,36 @@ def test_micropython_option_launcher_stays_between(started):
     m.stop(timeout=10)
     time.sleep(0.2)
     assert processes_mentioning(state) == [], "the meter outlived the launcher"
+
+
+def _children(pid):
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+def test_ctrl_c_signals_the_chip_too_and_the_meter_still_shuts_down_cleanly(started, tmp_path):
+    """Ctrl-C in a terminal signals the whole process group, the emulated chip included:
+    the chip stays up while the meter drains it and persists, and the meter exits 0."""
+    m = started()
+    (chip,) = _children(m.proc.pid)
+    os.kill(chip, signal.SIGINT)
+    os.kill(m.proc.pid, signal.SIGINT)
+    assert m.proc.wait(timeout=20) == 0, m.stderr()
+    assert "fatal" not in m.stderr()
+
+
+def test_a_dead_chip_bus_does_not_stop_the_meter(started, tmp_path):
+    """If the chip's process dies, the bus reads like a chip without power: the meter logs
+    a chip fault, keeps serving and shuts down cleanly."""
+    m = started()
+    (chip,) = _children(m.proc.pid)
+    os.kill(chip, signal.SIGKILL)
+    time.sleep(2.5)  # the engine polls the chip every second
+    public_session(m, "tcp")
+    assert m.alive()
+    m.stop()
+    assert "fatal" not in m.stderr()
+    assert "chip" in m.stderr() or "fault" in m.stderr(), m.stderr()

@@ -20,6 +20,7 @@ is gone with it, exactly as on a board.
 
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -92,6 +93,11 @@ def serve(sock, chip, load, seed):
 
 def main():
     fd, chip, load, seed = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    # Ctrl-C in a terminal signals the whole process group: the chip stays powered while
+    # the meter shuts down (it drains the chip's energy); it ends when the meter's end of
+    # the socket closes, or with its parent (PR_SET_PDEATHSIG)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     try:
         serve(sock, chip, load if load != "-" else "", seed)

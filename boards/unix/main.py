@@ -181,9 +181,14 @@ def main():
 
         meter.server.watch(ctl, on_ctl)
     serial = opts["serial-name"] if opts["serial-fd"] != "off" else None
-    line = '{"event": "ready", "tcp": %s, "serial": %s, "pid": %s, "state": %s}' % (
+    import gc
+
+    gc.collect()
+    used = gc.mem_alloc()
+    line = ('{"event": "ready", "tcp": %s, "serial": %s, "pid": %s, "state": %s, '
+            '"heap_used": %d, "heap_free": %d}') % (
         "null" if board.tcp_port is None else str(board.tcp_port),
-        json_str(serial), opts["pid"], json_str(opts["state"]))
+        json_str(serial), opts["pid"], json_str(opts["state"]), used, gc.mem_free())
     print(line)
     try:
         meter.run(lambda: stop[0])
