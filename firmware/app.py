@@ -30,11 +30,17 @@ from dlms import gcm
 from dlms import security
 from meter import clock as meter_clock
 from meter import engine
+from meter import history as meter_history
 from meter import secrets
 from meter.store import Store
 
 FIRMWARE_VERSION = b"dlms-mpy 0.1.0"
-_STATE_VERSION = 2  # boots (u32), RTC state (two s64: meter ns, host ns; 0, 0 = none)
+_STATE_VERSION = 3  # boots (u32), RTC state (two s64: meter ns, host ns; 0, 0 = none),
+# alive (u32: UTC seconds since 2000 when last written), clean (u8: written at shutdown),
+# clock status (u8: the invalid/doubtful bits)
+_STATE_FMT = ">IqqIBB"
+ALIVE_S = 300  # the state record is rewritten this often: a power cut's time is known
+# to within ALIVE_S (the power-down event carries the last time written)
 _CONFIG_VERSION = 1  # records "clock", "hdlc", "port", "lls<role>"
 _MECH_LLS = 1
 
@@ -196,26 +202,30 @@ class App:
         self.hdlc_settings = HdlcSettings(info_cap=getattr(board, "hdlc_info_cap", 128))
         self.port_settings = objects.default_port_settings(board.identity)
         self._load("clock", self.clock.load_config)
+        self._check_clock()
+        self.persist()
+        self.history = meter_history.History(self.clock)
         self._load("hdlc", self.hdlc_settings.unpack)
         self._load("port", self.port_settings.unpack)
         self.hdlc_ports = []  # HdlcSetup applies written settings to these
         self.security = Security(self.store, board.identity["system_title"], board.urandom,
-                                 getattr(board, "log_event", None))
+                                 self.event)
         self.engine = None
         metering = None
         ic, phases = make_ic(board)
         if ic is not None:
-            on_event = getattr(board, "log_event", None)
-            self.engine = engine.Engine(ic, phases, self.store,
-                                        (lambda kind, d: on_event(kind, d)) if on_event else None)
+            self.engine = engine.Engine(ic, phases, self.store, self.event)
             self.engine.start(board.meter_ms())
             metering = Metering(self.engine, board.meter_ms)
         self.device = objects.build(self.clock, board.identity,
                                     hdlc_settings=self.hdlc_settings,
                                     port_settings=self.port_settings,
                                     hdlc_targets=self.hdlc_ports,
-                                    security=self.security, metering=metering)
+                                    security=self.security, metering=metering,
+                                    history=self.history, logs=self._profile_logs())
+        self.device.on_event.append(self.event)
         self.security.setup.on_change.append(self.security.changed)
+        self._start_history()
         self._release_slab()
         # one plain-response buffer for every ciphered association (requests are served one
         # at a time), allocated while the heap is still contiguous
@@ -239,18 +249,81 @@ class App:
             self.server.preallocate_tcp(getattr(board, "tcp_prealloc", 2))
 
     def _restore(self):
+        """Boot count, RTC and what the last run left: when it was last known alive and
+        whether it stopped cleanly (for the power-down event and the clock's validity)."""
+        self.alive_at = None  # UTC when the last run last wrote its state (None: first boot)
+        self.clean = True
+        self.clock_status = 0
+        self._alive_written = 0
         if self.store is None:
             return
         rec = self.store.load("meter", _STATE_VERSION)
         rtc = self.board.rtc
         if rec is not None:
-            self.boots, meter_ns, host_ns = struct.unpack(">Iqq", rec)
-            if host_ns and hasattr(rtc, "restore"):
+            (self.boots, meter_ns, host_ns, alive, clean,
+             self.clock_status) = struct.unpack(_STATE_FMT, rec)
+            self.alive_at = alive
+            self.clean = bool(clean)
+            if host_ns and hasattr(rtc, "restore") and getattr(self.board, "rtc_battery", True):
                 rtc.restore(meter_ns, host_ns)
         elif getattr(self.board, "start_ns", None) is not None and hasattr(rtc, "set_ns"):
             rtc.set_ns(self.board.start_ns)  # a fresh meter starts at the configured time
         self.boots += 1
-        self.persist()
+
+    def _profile_logs(self):
+        """The rings in flash behind the three profiles (none without a filesystem)."""
+        if self.store is None:
+            return {}
+        from meter.profile_log import ProfileLog
+
+        root = self.board.store_root
+        logs = {}
+        for key, name, row, entries in (
+                ("load", "lp", 22, objects.LOAD_PROFILE_ENTRIES),
+                ("billing", "bill", 21, objects.BILLING_ENTRIES),
+                ("events", "ev", 6, objects.EVENT_LOG_ENTRIES)):
+            logs[key] = ProfileLog(root, name, row, entries)
+        return logs
+
+    def _start_history(self):
+        h = self.history
+        load, billing, events = self.device.profiles
+        h.load, h.billing, h.events = load, billing, events
+        for prof in (load, billing):
+            if prof.log is not None:
+                self._load("pg-" + prof.log.name, lambda rec, p=prof: _set_period(p, rec))
+                prof.on_period_change.append(lambda p: self._save(
+                    "pg-" + p.log.name, struct.pack(">I", p.capture_period)))
+        for prof in (load, billing, events):
+            prof.now = lambda: (self.clock.utc()[0], h.clock_status())
+            prof.on_capture.append(lambda p, utc: h.captured(p, utc))
+            prof.on_reset.append(lambda p: h.reset(p, self.clock.utc()[0]))
+        h.start(self.clock.utc()[0], self.alive_at, self.clean)
+        self._last_utc = -1
+
+    def event(self, kind, detail=0):
+        """Every event of the meter: the board's log (stderr on Unix), the event log."""
+        on_event = getattr(self.board, "log_event", None)
+        if on_event is not None:
+            on_event(kind, detail)
+        h = getattr(self, "history", None)
+        if h is not None:
+            h.event(kind, detail)
+
+    def _check_clock(self):
+        """A board without a battery-backed RTC (or one whose RTC lost its time: it reads
+        earlier than the meter was last known alive) resumes from the persisted time and
+        marks the clock invalid until a client sets it."""
+        clock = self.clock
+        clock.status |= self.clock_status & (meter_clock.STATUS_INVALID |
+                                             meter_clock.STATUS_DOUBTFUL)
+        if self.alive_at is None:
+            return
+        now = clock.utc()[0]
+        if not getattr(self.board, "rtc_battery", True) or now < self.alive_at:
+            y, mo, d, hh, mi, ss, wd = meter_clock.from_seconds(self.alive_at)
+            self.board.rtc.datetime((y, mo, d, wd - 1, hh, mi, ss, 0))
+            clock.status |= meter_clock.STATUS_INVALID
 
     def _release_slab(self):
         """The board reserved a contiguous slab before the code was loaded; free it now, so
@@ -281,34 +354,57 @@ class App:
             self._save("clock", clock.config())
         else:
             self.persist()
+            self.history.clock_set(old_utc, clock.utc()[0])
 
-    def persist(self):
+    def persist(self, clean=False):
         """Write everything the meter keeps across a restart (clean shutdown, intervals)."""
         if self.store is None:
             return
         rtc = self.board.rtc
         meter_ns, host_ns = rtc.state() if hasattr(rtc, "state") else (0, 0)
-        self.store.save("meter", _STATE_VERSION, struct.pack(">Iqq", self.boots, meter_ns,
-                                                             host_ns))
+        utc = self.clock.utc()[0]
+        self._alive_written = utc
+        status = self.clock.status & (meter_clock.STATUS_INVALID | meter_clock.STATUS_DOUBTFUL)
+        self.store.save("meter", _STATE_VERSION, struct.pack(
+            _STATE_FMT, self.boots, meter_ns, host_ns, utc, 1 if clean else 0, status))
 
     def shutdown(self):
         """Clean shutdown: take what the metering IC has counted, persist everything."""
         if self.engine is not None:
             self.engine.shutdown(self.board.meter_ms())
-        self.persist()
+        self.history.log_event(meter_history.EV_POWER_DOWN)
+        self.persist(clean=True)
+
+    def tick(self):
+        """Once per main-loop round: metering, captures, the alive record."""
+        if self.engine is not None:
+            self.engine.poll(self.board.meter_ms())
+        utc = self.clock.utc()[0]
+        if utc != self._last_utc:
+            self._last_utc = utc
+            self.history.poll(utc)
+            if self.store is not None and (utc - self._alive_written >= ALIVE_S
+                                           or utc < self._alive_written):
+                self.persist()
 
     def run(self, stop_requested=None):
         """Serve until stop_requested() is true (or a watch callback returns False); the
         metering engine is polled between rounds (it does only what is due)."""
         server = self.server
-        eng = self.engine
-        now_ms = getattr(self.board, "meter_ms", None)
         while server.run_once(20):
-            if eng is not None:
-                eng.poll(now_ms())
+            self.tick()
             if stop_requested is not None and stop_requested():
                 break
         self.shutdown()
+
+
+def _set_period(prof, rec):
+    if len(rec) != 4:
+        raise ValueError("capture period record")
+    v = struct.unpack(">I", rec)[0]
+    if v and (v > 86400 or 86400 % v):
+        raise ValueError("capture period")
+    prof.capture_period = v
 
 
 def _set_secret(policy, rec):

@@ -75,7 +75,10 @@ def discover(g, client):
             "%s (class %d): access rights name attributes %s, the class has %d"
             % (ln, int(o.objectType), sorted(attrs), count))
         res = out[ln] = {}
-        for i in range(1, count + 1):
+        order = list(range(1, count + 1))
+        if int(o.objectType) == 7:  # gurux decodes a profile's buffer with its columns
+            order = [1, 3, 2] + order[3:]
+        for i in order:
             mode = access[ln][i]
             assert mode == attrs[i] or i == 1, (ln, i, mode, attrs[i])  # gurux: 1 is READ
             readable = mode & int(AccessMode.READ)

@@ -143,7 +143,7 @@ def json_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_SLAB = 20480  # an HDLC port (~3 KB of buffers) and TCP_PREALLOC connections (~3 KB each)
+_SLAB = 24576  # an HDLC port (~3 KB of buffers) and TCP_PREALLOC connections (~3 KB each)
 TCP_PREALLOC = 4  # TCP clients always served (more if memory allows)
 
 

@@ -24,6 +24,7 @@ from cosem.clock import Clock
 from cosem.data import Data
 from cosem.hdlc_setup import HdlcSettings, HdlcSetup
 from cosem.local_port_setup import LocalPortSettings, LocalPortSetup
+from cosem import profile_generic as pg
 from cosem.register import Register
 from cosem.sap_assignment import SapAssignment
 from cosem.security_setup import SecuritySetup
@@ -62,6 +63,8 @@ class LogicalDevice:
         self.entries = []  # (obj, (public, reader, management) rights)
         self.policies = {}
         self.on_secret_change = []  # hooks f(role, secret) after an LLS secret was written
+        self.on_event = []  # hooks f(kind, client): e.g. an authentication failure
+        self.profiles = (None, None, None)  # load profile, billing, event log (add_history)
         self._shared = {}  # while building: one object per distinct access spec
 
     def add(self, obj, pub=None, reader=None, mgmt=None):
@@ -83,6 +86,10 @@ class LogicalDevice:
             rights.append(r)
         self.entries.append((obj, tuple(rights)))
         return obj
+
+    def event(self, kind, client=0):
+        for hook in self.on_event:
+            hook(kind, client)
 
     def done(self):
         """Building finished: drop the build-time cache."""
@@ -170,13 +177,59 @@ def add_metering(dev, metering):
     _register(dev, "1.0.14.7.0.255", metering.frequency(), -2, 44, axdr.LONG_UNSIGNED)
 
 
+# Profile depths (flash budget: docs/history.md): 45 days of 15-minute rows, 4 months of
+# daily values, 256 events
+LOAD_PROFILE_ENTRIES = 4320
+BILLING_ENTRIES = 124
+EVENT_LOG_ENTRIES = 256
+LOAD_PROFILE_PERIOD = 900
+BILLING_PERIOD = 86400
+
+_CLOCK_LN = obis("0.0.1.0.0.255")
+_ENERGY_COLUMNS = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255", "1.0.4.8.0.255")
+
+
+def add_history(dev, clock, history, logs, metering=None):
+    """Load profile 1.0.99.1.0.255, daily billing 1.0.98.1.0.255, standard event log
+    0.0.99.98.0.255, the AMR profile status 0.0.96.10.1.255 and the event code
+    0.0.96.11.0.255 (meter.history decides when rows are captured).
+
+    logs: dict "load"/"billing"/"events" -> meter.profile_log.ProfileLog (or None).
+    Reader and management read them; management may also write the load profile's
+    capture_period and call reset/capture. Returns (load, billing, events)."""
+    energy = []
+    for i, ln in enumerate(_ENERGY_COLUMNS):
+        src = metering.energy(i, 0) if metering is not None else None
+        energy.append(pg.column(3, obis(ln), 2, pg.U32, src))
+    clock_col = pg.column(8, _CLOCK_LN, 2, pg.CLOCK)
+    status = Data("0.0.96.10.1.255", lambda: (axdr.UNSIGNED, history.amr_status()))
+    code = Data("0.0.96.11.0.255", lambda: (axdr.UNSIGNED, history.last_code))
+    load = pg.ProfileGeneric(
+        "1.0.99.1.0.255", logs.get("load"),
+        (clock_col, pg.column(1, status.ln, 2, pg.U8, history.status_column)) + tuple(energy),
+        clock, LOAD_PROFILE_PERIOD)
+    billing = pg.ProfileGeneric("1.0.98.1.0.255", logs.get("billing"),
+                                (clock_col,) + tuple(energy), clock, BILLING_PERIOD)
+    events = pg.ProfileGeneric(
+        "0.0.99.98.0.255", logs.get("events"),
+        (clock_col, pg.column(1, code.ln, 2, pg.U8, lambda: history.last_code)), clock, 0,
+        increasing=False)
+    ro = "r" * len(pg.ProfileGeneric.ATTRS)
+    dev.add(load, reader=ro, mgmt=("rrrbrrrr", "xx"))
+    dev.add(billing, reader=ro, mgmt=(ro, "xx"))
+    dev.add(events, reader=ro, mgmt=(ro, "--"))  # the event log: neither cleared nor forged
+    dev.add(status, reader="rr", mgmt="rr")
+    dev.add(code, reader="rr", mgmt="rr")
+    return load, billing, events
+
+
 def _register(dev, ln, source, scaler, unit, tag):
     reg = Register(ln, source, scaler=scaler, unit=unit, tag=tag)
     dev.add(reg, reader=("rrr", "-"), mgmt=("rrr", "-"))
 
 
 def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=None,
-          security=None, metering=None):
+          security=None, metering=None, history=None, logs=None):
     """Compose the logical device from the meter's services.
 
     clock: meter.clock.Clock; identity: dict with 'name' (16 octets), 'serial', 'firmware'
@@ -244,5 +297,7 @@ def build(clock, identity, hdlc_settings=None, port_settings=None, hdlc_targets=
         dev.add(ic, pub="rr", reader="rr", mgmt="rr")
     if metering is not None:
         add_metering(dev, metering)
+    if history is not None:
+        dev.profiles = add_history(dev, clock, history, logs or {}, metering)
     dev.done()
     return dev

@@ -334,6 +334,8 @@ class Association:
         acse.respond(w, aarq, decision, policy, stoc=stoc, user_info=user_info,
                      responding_ap_title=title)
         if decision.result != 0:
+            if decision.diagnostic == acse.DIAG_AUTHENTICATION_FAILURE:
+                self.device.event("auth-failure", client)
             return
         self.client = client
         self.conformance = decision.conformance
