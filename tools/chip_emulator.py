@@ -72,10 +72,20 @@ def serve(sock, chip, load, seed):
     cs = FakeCS(spi)
     hello = {"chip": chip, "phases": phases, "config": config}
     sock.sendall(json.dumps(hello).encode() + b"\n")
+    powered = False
     while True:
         op = recv_exact(sock, 1)
         if op == b"L":
             t = struct.unpack(">q", recv_exact(sock, 8))[0]
+            if not powered:
+                # the chip powers up with the meter: its time starts at the meter's time of
+                # the first transaction, not at virtual time 0 (a chip that counts from
+                # power-on would otherwise hold decades of energy)
+                powered = True
+                clock.t = t
+                sim, phases, config = make_chip(chip, load, seed, clock)
+                spi = FakeSPI(sim)
+                cs = FakeCS(spi)
             if t > clock.t:
                 clock.t = t  # virtual time only moves forward
             cs.value(0)

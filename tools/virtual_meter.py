@@ -55,6 +55,10 @@ def parse_args(argv=None):
     p.add_argument("--start-time", default=None, metavar="ISO8601",
                    help="clock value for a fresh state dir, e.g. 2026-01-01T00:00:00Z "
                         "(no offset = UTC; default: host time)")
+    p.add_argument("--no-rtc-battery", action="store_true",
+                   help="model a board whose RTC has no battery: a restarted meter resumes "
+                        "from the time it last persisted and marks its clock invalid until a "
+                        "client sets it (default: the clock ran on while the meter was off)")
     p.add_argument("--chip", default="atm90e32", choices=("atm90e32", "ade7953"),
                    help="simulated metering IC (default atm90e32: three phases; ade7953: one)")
     p.add_argument("--load", default=None, metavar="SPEC",
@@ -215,6 +219,8 @@ def main(argv=None):
     if args.clock_rate <= 0 or args.clock_rate > 100000:
         sys.exit("virtual_meter.py: --clock-rate must be > 0 and <= 100000")
     meter_args += ["--clock-rate", repr(args.clock_rate)]
+    if args.no_rtc_battery:
+        meter_args += ["--rtc-battery", "0"]
     meter_args += ["--chip", args.chip, "--seed", str(args.seed)]
     if args.load:
         sys.path.insert(0, os.path.join(ROOT, "boards", "unix"))

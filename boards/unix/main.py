@@ -22,7 +22,8 @@ import sys
 def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
             "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": "", "clock-rate": "1",
-            "start-ns": "", "chip": "atm90e32", "load": "", "seed": "1", "chip-fd": ""}
+            "start-ns": "", "chip": "atm90e32", "load": "", "seed": "1", "chip-fd": "",
+            "rtc-battery": "1"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -111,6 +112,7 @@ class Board:
         self.tcp_prealloc = TCP_PREALLOC
         self.rtc = unix_board.VirtualRTC(float(opts["clock-rate"]))
         self.meter_ms = self.rtc.meter_ms
+        self.rtc_battery = opts["rtc-battery"] != "0"
         self.start_ns = int(opts["start-ns"]) if opts["start-ns"] else None
         if opts["chip-fd"]:
             self._chip_link(int(opts["chip-fd"]))
