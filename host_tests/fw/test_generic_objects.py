@@ -20,6 +20,7 @@ client 1 is accepted. The firmware never does this.
 """
 
 import binascii
+import os
 
 from cosem import objects
 from cosem.base import ANY
@@ -27,6 +28,8 @@ from dlms import acse
 from dlms import association
 from dlms import axdr
 from meter.clock import Clock
+from meter.history import History
+from meter.profile_log import ProfileLog
 
 
 def h(s):
@@ -52,9 +55,37 @@ class StillRTC:
         self.t = tuple(t)
 
 
+_DIR = "/tmp/dlms-generic-objects-%d" % (id(IDENTITY) & 0xFFFFFF)
+
+
+def _empty_dir():
+    try:
+        os.mkdir(_DIR)
+    except OSError:
+        for name in os.listdir(_DIR):
+            os.remove(_DIR + "/" + name)
+    return _DIR
+
+
+def _history(clock):
+    """The three profiles on rings in a scratch directory, with a few rows each."""
+    root = _empty_dir()
+    logs = {"load": ProfileLog(root, "lp", 22, 8), "billing": ProfileLog(root, "bill", 21, 4),
+            "events": ProfileLog(root, "ev", 6, 4)}
+    return History(clock), logs
+
+
 class Client:
     def __init__(self, role):
-        self.dev = objects.build(Clock(StillRTC()), IDENTITY)
+        clock = Clock(StillRTC())
+        history, logs = _history(clock)
+        self.dev = objects.build(clock, IDENTITY, history=history, logs=logs)
+        load, billing, events = self.dev.profiles
+        history.load, history.billing, history.events = load, billing, events
+        history.start(clock.utc()[0])
+        for i in range(3):
+            load.capture(757000000 + 900 * i, 0)
+        billing.capture(757000000, 0)
         if role == objects.MANAGEMENT:  # TEST-ONLY bypass (module docstring)
             self.dev.policies[role] = acse.Policy(mechanism=0, conformance=objects.CONFORMANCE)
         self.role = role
@@ -204,7 +235,10 @@ def test_reader_client_objects():
 def test_management_client_objects():
     listed, checked, hidden = _check_role(objects.MANAGEMENT)
     assert hidden == 0  # management sees the whole table
-    assert checked["written"] >= 6 + 8 + 5  # clock, HDLC setup, local port setup
+    assert checked["written"] >= 6 + 8 + 5 + 1  # clock, HDLC/local port setup, capture period
+    seen = set(".".join(str(b) for b in e[2]) for e in listed)
+    assert {"1.0.99.1.0.255", "1.0.98.1.0.255", "0.0.99.98.0.255", "0.0.96.10.1.255",
+            "0.0.96.11.0.255"} <= seen, seen
     assert checked["denied"] > 0 and checked["methods"] > 0
 
 
