@@ -9,6 +9,10 @@
    I-frame fed into hdlc.Link, the request taken, a reply framed and pulled out.
 3. Smallest --heap (binary search, in wK) at which a public session still works: AARQ,
    GET logical device name, GET clock, GET the whole object list, RLRQ.
+4. Metering engine CPU time per Engine.poll() cycle (MicroPython, in-process, simulated chip
+   behind the fake SPI bus): idle, instantaneous read, energy drain, persist.
+5. Flash writes per simulated day of meter time (Engine.poll driven by a simulated clock),
+   littlefs block programs/erases per write, and the flash life they imply.
 
 Uses only raw wrapper frames and the standard library: no client library needed.
 """
@@ -440,16 +444,341 @@ def bench_heap():
             print("  %-42s %3dwK; ratio to the default 110wK: %.2f" % (label, k, k / 110))
 
 
+# ------------------------------------------------------------------ metering engine
+# Shared by the two metering sections: the board side of the virtual meter (boards/unix:
+# simulated chip, fake SPI bus, littlefs on a file) around firmware/meter/engine.py.
+ENGINE_COMMON = r"""
+import json
+import time
+import vfs
+import flash
+import load_spec
+from drivers.ade7953 import Ade7953
+from drivers.atm90e32 import Atm90e32
+from meter import engine as eng
+from meter.store import Store
+from sim_ade7953 import SimAde7953
+from sim_atm90e32 import Atm90e32Sim, VirtualClock
+from spi_sim import FakeCS, FakeSPI
+
+LOAD = "230V,10A,pf0.95,50Hz"
+
+
+class TimedChip:
+    # the simulated chip behind the fake bus, with the time spent inside it counted
+    def __init__(self, sim):
+        self.sim = sim
+        self.us = 0
+        self.present = True
+
+    def begin(self):
+        t = time.ticks_us()
+        self.sim.begin()
+        self.us += time.ticks_diff(time.ticks_us(), t)
+
+    def exchange(self, i, b):
+        t = time.ticks_us()
+        r = self.sim.exchange(i, b)
+        self.us += time.ticks_diff(time.ticks_us(), t)
+        return r
+
+    def end(self, n):
+        t = time.ticks_us()
+        self.sim.end(n)
+        self.us += time.ticks_diff(time.ticks_us(), t)
+
+
+class CountingFlash(flash.FileFlash):
+    # FileFlash (erases, programs) that also counts the bytes programmed
+    def __init__(self, path):
+        super().__init__(path)
+        self.prog_bytes = 0
+
+    def writeblocks(self, n, buf, off=None):
+        self.prog_bytes += len(buf)
+        super().writeblocks(n, buf, off)
+
+
+def mount(path, where, progsize=32):
+    dev = CountingFlash(path)
+    vfs.VfsLfs2.mkfs(dev, progsize=progsize)
+    vfs.mount(vfs.VfsLfs2(dev, progsize=progsize), where)
+    return dev, Store(where)
+
+
+def build(chip, clock, store, timed=False):
+    phases, hz = load_spec.parse(LOAD, 3 if chip == "atm90e32" else 1)
+    if chip == "atm90e32":
+        sim = Atm90e32Sim(phases, hz, now_ms=clock.now_ms, seed=1)
+        cfg, n, cls = sim.calibrated_config(), 3, Atm90e32
+    else:
+        sim = SimAde7953(clock.now_ms, load=phases[0], hz=hz, seed=1)
+        cfg, n, cls = None, 1, Ade7953
+    tc = TimedChip(sim) if timed else sim
+    spi = FakeSPI(tc)
+    e = eng.Engine(cls(spi, FakeCS(spi), clock.sleep_ms, cfg), n, store)
+    e.start(clock.now_ms())
+    return e, tc
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+"""
+
+ENGINE_CPU_BENCH = ENGINE_COMMON + r"""
+N = @N@
+FAR = 1 << 40
+
+
+def cycle(e, tc, clock, kind):
+    # one poll with exactly `kind` due: the other jobs are scheduled far away
+    clock.advance(1000)
+    now = clock.now_ms()
+    if kind == "persist":
+        e._drain(now)  # (untimed) the totals moved since the last record
+    e._t_instant = now if kind == "instant" else now + FAR
+    e._t_energy = now if kind == "energy" else now + FAR
+    e._t_persist = now - eng.PERSIST_MS if kind == "persist" else now
+    p0 = e.persists
+    c0 = tc.us
+    t0 = time.ticks_us()
+    e.poll(now)
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    if kind == "persist" and e.persists != p0 + 1:
+        raise SystemExit("a persist cycle wrote nothing")
+    return dt, tc.us - c0
+
+
+dev, store = mount("@DIR@/cpu.img", "/flash")
+for chip in ("atm90e32", "ade7953"):
+    clock = VirtualClock(1000)
+    e, tc = build(chip, clock, store, timed=True)
+    out = {"chip": chip, "ms": [eng.INSTANT_MS, eng.ENERGY_MS, eng.PERSIST_MS]}
+    # idle: too short for one tick of ticks_us: batches of 1000 polls
+    now = clock.now_ms()
+    e._t_instant = e._t_energy = now + FAR
+    e._t_persist = now
+    per = []
+    for b in range(7):
+        t0 = time.ticks_us()
+        for i in range(1000):
+            e.poll(now + i)
+        per.append(time.ticks_diff(time.ticks_us(), t0) / 1000)
+    out["idle"] = [median(per), 0.0]
+    for kind in ("instant", "energy", "persist"):
+        tot, sim = [], []
+        for i in range(N):
+            a, c = cycle(e, tc, clock, kind)
+            tot.append(a)
+            sim.append(c)
+        out[kind] = [median(tot), median(sim)]
+    print(json.dumps(out))
+"""
+
+
+def _micropython(code, timeout=300):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"),
+                                          os.path.join(ROOT, "boards", "unix")])
+    mp = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
+    return subprocess.Popen([mp, "-X", "heapsize=8m", "-c", code], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# boards are roughly 150x (ESP32) to 250x (RP2040) slower than this host: a reported
+# ratio (design/platform.md), not a measurement
+BOARD_SLOWDOWN = (("ESP32", 150), ("RP2040", 250))
+LOOP_POLLS_PER_S = 50  # the main loop polls the engine after each server round (<= 20 ms)
+
+
+def bench_engine_cpu(n=300):
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="bench-engine-")
+    try:
+        p = _micropython(ENGINE_CPU_BENCH.replace("@N@", str(n)).replace("@DIR@", tmp))
+        out, err = p.communicate(timeout=300)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if p.returncode != 0:
+        print("metering engine CPU bench failed:", err[-600:])
+        return
+    res = [json.loads(line) for line in out.split("\n") if line.startswith("{")]
+    print("Metering engine CPU time per Engine.poll() cycle (MicroPython Unix port, in-process;")
+    print("the board's drivers on the fake SPI bus of the simulated chip; median of %d cycles"
+          % n)
+    print("of each kind, forced alone by setting the engine's schedule; in the meter a drain")
+    print("falls due on the same poll as a read, and a persist with both):")
+    print("  %-36s %-25s %-25s" % ("us per cycle", "ATM90E32 (3 phases)", "ADE7953 (1 phase)"))
+    print("  %-36s %7s %8s %8s %7s %8s %8s" % ("", "total", "chip sim", "firmw.",
+                                              "total", "chip sim", "firmw."))
+    ms = res[0]["ms"]
+    rows = (("idle", "idle (nothing due)"),
+            ("instant", "instantaneous read (every %g s)" % (ms[0] / 1000)),
+            ("energy", "energy drain (every %g s)" % (ms[1] / 1000)),
+            ("persist", "persist, littlefs write (every %g s)" % (ms[2] / 1000)))
+    for key, label in rows:
+        cells = []
+        for r in res:
+            tot, sim = r[key]
+            cells += [tot, sim, tot - sim]
+        print("  %-36s %7.1f %8.1f %8.1f %7.1f %8.1f %8.1f" % ((label,) + tuple(cells)))
+    for r in res:
+        fw = {k: r[k][0] - r[k][1] for k in ("idle", "instant", "energy", "persist")}
+        per_s = (LOOP_POLLS_PER_S * fw["idle"] + fw["instant"] * 1000 / ms[0]
+                 + fw["energy"] * 1000 / ms[1] + fw["persist"] * 1000 / ms[2])
+        boards = ", ".join("%s ~%.0f%%" % (b, per_s * k / 1e4) for b, k in BOARD_SLOWDOWN)
+        print("  %s, per second of meter time (%d idle polls and the schedule above):"
+              % (r["chip"], LOOP_POLLS_PER_S))
+        print("    firmware %.0f us = %.2f%% of this host's CPU; at the reported board ratios: %s"
+              % (per_s, per_s / 1e4, boards))
+    print("  'firmw.' = total - chip sim: engine, driver and the fake bus's Python glue")
+    print("  (a board's machine.SPI is C; its wire time at <= 1 MHz, 30-60 us per register,")
+    print("  is not counted);")
+    print("  persist includes littlefs and the block device, Python on a file here (C on a board)")
+
+
+FLASH_DAY_BENCH = ENGINE_COMMON + r"""
+CHIP = "@CHIP@"
+HOURS = @HOURS@
+STEP = @STEP@
+READ_EVERY = @READ@
+REGS = [(0, 0), (1, 0), (2, 0), (3, 0), (0, 1), (0, 2), (0, 3)]
+
+dev, store = mount("@DIR@/day-" + CHIP + ".img", "/flash")
+clock = VirtualClock(1000)
+e, _ = build(CHIP, clock, store)
+regs = [r for r in REGS if r[1] <= e.phases]
+w0, e0, p0, b0 = store.writes, dev.erases, dev.programs, dev.prog_bytes
+reveal = 0
+t0 = clock.now_ms()
+end = t0 + int(HOURS * 3600000)
+k = 0
+next_read = t0 + READ_EVERY
+while clock.now_ms() < end:
+    clock.advance(STEP)
+    now = clock.now_ms()
+    e.poll(now)
+    if now >= next_read:  # a head-end reads every energy register
+        k += 1
+        # at no fixed phase of the persist schedule: 0..59 s late
+        next_read = t0 + (k + 1) * READ_EVERY + (k * 7919) % 60000
+        n0 = store.writes
+        for q, p in regs:
+            e.energy_wh(q, p, now)
+        reveal += store.writes - n0
+out = {"chip": CHIP, "hours": HOURS, "writes": store.writes - w0, "reveal": reveal,
+       "erases": dev.erases - e0, "programs": dev.programs - p0,
+       "bytes": dev.prog_bytes - b0, "record": 9 + 8 * 4 * (e.phases + 1),
+       "wh": e.totals[0][0] // 1000000, "persist_ms": eng.PERSIST_MS,
+       "reveal_gap_ms": eng.REVEAL_GAP_MS}
+# the same record on littlefs mounted with progsize=256 (as rp2 boards mount it): 200 writes
+dev2, store2 = mount("@DIR@/p256-" + CHIP + ".img", "/flash256", progsize=256)
+clock2 = VirtualClock(1000)
+e2, _ = build(CHIP, clock2, store2)
+w, er = store2.writes, dev2.erases
+while store2.writes - w < 200:
+    clock2.advance(eng.PERSIST_MS)
+    e2.poll(clock2.now_ms())
+out["p256_erases_per_write"] = (dev2.erases - er) / (store2.writes - w)
+print(json.dumps(out))
+"""
+
+ERASE_CYCLES = 100000
+FLASH_BLOCK = 4096
+# (label, filesystem bytes, littlefs progsize of the board's mount)
+FLASH_SIZES = (("ESP32, 4 MB partition, progsize 32", 4 * 1024 * 1024, 32),
+               ("Pico (RP2040), 1.4 MiB fs, progsize 256", 352 * FLASH_BLOCK, 256))
+
+
+def bench_flash_day(hours=24.0, step_s=20, read_every_s=900):
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="bench-flash-")
+    res = []
+    try:
+        for chip in ("atm90e32", "ade7953"):
+            code = (FLASH_DAY_BENCH.replace("@CHIP@", chip).replace("@HOURS@", repr(hours))
+                    .replace("@STEP@", str(step_s * 1000))
+                    .replace("@READ@", str(read_every_s * 1000)).replace("@DIR@", tmp))
+            p = _micropython(code)
+            out, err = p.communicate(timeout=600)
+            if p.returncode != 0:
+                print("flash writes bench failed:", err[-600:])
+                return
+            res.append(json.loads(out.strip().split("\n")[-1]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    scale = 24.0 / hours
+    print("Flash writes per simulated day (Engine.poll every %d s of meter time, no sleeping;"
+          % step_s)
+    print("230 V 10 A pf 0.95 per phase; a head-end reads every energy register every %d min;"
+          % (read_every_s // 60))
+    print("littlefs as the virtual meter mounts it: 4 KB blocks, prog size 32 B, 128 B cache)%s:"
+          % ("" if scale == 1 else "; %.0f h simulated, scaled x%.0f" % (hours, scale)))
+    per_write = {}
+    for r in res:
+        w = r["writes"]
+        per_write[r["chip"]] = r["erases"] / w
+        print("  %-8s record %3d B: %5.0f writes/day (%.0f on schedule, %.0f before a reveal);"
+              % (r["chip"], r["record"], w * scale, (w - r["reveal"]) * scale,
+                 r["reveal"] * scale))
+        print("           per write %.2f erases, %.1f programs, %.0f B programmed; "
+              "%.0f erases/day (%.0f kWh counted)"
+              % (r["erases"] / w, r["programs"] / w, r["bytes"] / w, r["erases"] * scale,
+                 r["wh"] * scale / 1000))
+        print("           with progsize=256 (rp2's mount): %.2f erases per write"
+              % r["p256_erases_per_write"])
+    sched = 86400000 // res[0]["persist_ms"]
+    worst = sched + 86400000 // res[0]["reveal_gap_ms"]
+    print("  no client: %d writes/day (one per PERSIST_MS); a client reading energy nonstop: at"
+          % sched)
+    print("  most %d/day (one more per REVEAL_GAP_MS)" % worst)
+    print("Flash life (assumptions: %d erase cycles per 4 KB block; littlefs spreads erases over"
+          % ERASE_CYCLES)
+    print("every block not holding static files (dynamic wear levelling; MicroPython relocates")
+    print("metadata pairs every 100 erases, block_cycles); only the energy record is written;")
+    print("erases per write as measured above for the board's progsize):")
+    for label, size, prog in FLASH_SIZES:
+        blocks = size // FLASH_BLOCK
+        cells = []
+        for r in res:
+            epw = per_write[r["chip"]] if prog == 32 else r["p256_erases_per_write"]
+            per_day = r["writes"] * scale * epw
+            cells.append("%s %s y (nonstop reads %s y)"
+                         % (r["chip"], _years(blocks * ERASE_CYCLES / per_day),
+                            _years(blocks * ERASE_CYCLES / (worst * epw))))
+        print("  %-40s %s" % (label + " (%d blocks):" % blocks, "; ".join(cells)))
+
+
+def _years(days):
+    y = days / 365.0
+    return "%.0f" % y if y >= 10 else "%.1f" % y
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer iterations")
+    p.add_argument("--only", default=None, help=argparse.SUPPRESS)  # one section, by name
     a = p.parse_args()
-    bench_get_cpu(batches=3 if a.quick else 7, per_batch=100 if a.quick else 300)
-    bench_list_and_blocks(batches=3 if a.quick else 7, per_batch=50 if a.quick else 200)
-    bench_link(1000 if a.quick else 5000)
-    bench_crypto(4000 if a.quick else 20000, 100 if a.quick else 300)
-    bench_hls(5 if a.quick else 15)
-    bench_heap()
+    q = a.quick
+    sections = (
+        ("get", lambda: bench_get_cpu(batches=3 if q else 7, per_batch=100 if q else 300)),
+        ("list", lambda: bench_list_and_blocks(batches=3 if q else 7,
+                                               per_batch=50 if q else 200)),
+        ("link", lambda: bench_link(1000 if q else 5000)),
+        ("crypto", lambda: bench_crypto(4000 if q else 20000, 100 if q else 300)),
+        ("hls", lambda: bench_hls(5 if q else 15)),
+        ("heap", bench_heap),
+        ("engine", lambda: bench_engine_cpu(100 if q else 300)),
+        ("flash", lambda: bench_flash_day(hours=6.0 if q else 24.0)),
+    )
+    if a.only is not None and a.only not in dict(sections):
+        p.error("--only: one of " + ", ".join(name for name, _ in sections))
+    for name, run in sections:
+        if a.only is None or a.only == name:
+            run()
 
 
 if __name__ == "__main__":
