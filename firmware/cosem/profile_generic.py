@@ -318,57 +318,62 @@ class ProfileGeneric(CosemObject):
 
     # ------------------------------------------------------------------ selective access
     def _column_index(self, d):
-        """The column a capture_object_definition names, else -1 (or a DAR if malformed)."""
+        """The column a capture_object_definition names, else -1 (or -DAR if malformed)."""
         if d is None or d[0] != axdr.STRUCTURE or len(d[1]) != 4:
-            return -1
+            return -xdlms.DAR_TYPE_UNMATCHED
         cid, ln, attr, idx = d[1]
-        if not (_is_int(cid) and ln[0] == axdr.OCTET_STRING and _is_int(attr)
-                and _is_int(idx)):
-            return -1
+        if not (_is_int(cid) and ln is not None and ln[0] == axdr.OCTET_STRING
+                and _is_int(attr) and _is_int(idx)):
+            return -xdlms.DAR_TYPE_UNMATCHED
         for i, c in enumerate(self.columns):
             if c[0] == cid[1] and c[1] == ln[1] and c[2] == attr[1] and idx[1] == 0:
                 return i
         return -1
 
     def _selected(self, values):
-        """Column mask of selected_values (empty array: all columns), or -1."""
+        """Column mask of selected_values (empty array: all columns), or -DAR."""
         if values is None or values[0] != axdr.ARRAY:
-            return -1
+            return -xdlms.DAR_TYPE_UNMATCHED
         if not values[1]:
             return (1 << len(self.columns)) - 1
         mask = 0
         for d in values[1]:
             i = self._column_index(d)
             if i < 0:
-                return -1
+                return -xdlms.DAR_OTHER_REASON if i == -1 else i
             mask |= 1 << i
         return mask
 
     def _date(self, value):
+        """UTC seconds of a from/to value, or -DAR."""
         if value is None or value[0] not in (axdr.OCTET_STRING, axdr.DATE_TIME):
-            return None
+            return -xdlms.DAR_TYPE_UNMATCHED
         b = value[1]
         if len(b) != 12:
-            return None
+            return -xdlms.DAR_TYPE_UNMATCHED
         try:
             return self.clock.to_utc(b)[0]
         except ValueError:
-            return None
+            return -xdlms.DAR_OTHER_REASON
 
     def _range(self, sel, lo, hi):
         if sel is None or sel[0] != axdr.STRUCTURE or len(sel[1]) not in (3, 4):
-            return xdlms.DAR_OTHER_REASON
+            return xdlms.DAR_TYPE_UNMATCHED
         items = sel[1]
         col = self._column_index(items[0])
+        if col < -1:
+            return -col
         if col < 0 or self.columns[col][3] != CLOCK:
             return xdlms.DAR_OTHER_REASON
         t0 = self._date(items[1])
+        if t0 < 0:
+            return -t0
         t1 = self._date(items[2])
-        if t0 is None or t1 is None:
-            return xdlms.DAR_OTHER_REASON
+        if t1 < 0:
+            return -t1
         mask = self._selected(items[3]) if len(items) == 4 else (1 << len(self.columns)) - 1
         if mask < 0:
-            return xdlms.DAR_OTHER_REASON
+            return -mask
         off = 0
         for c in self.columns[:col]:
             off += _SIZE[c[3]]
@@ -396,10 +401,12 @@ class ProfileGeneric(CosemObject):
 
     def _entries(self, sel, lo, hi):
         if sel is None or sel[0] != axdr.STRUCTURE or len(sel[1]) != 4:
-            return xdlms.DAR_OTHER_REASON
+            return xdlms.DAR_TYPE_UNMATCHED
         vals = []
         for v in sel[1]:
-            if not _is_int(v) or v[1] < 0:
+            if not _is_int(v):
+                return xdlms.DAR_TYPE_UNMATCHED
+            if v[1] < 0:
                 return xdlms.DAR_OTHER_REASON
             vals.append(v[1])
         e0, e1, c0, c1 = vals

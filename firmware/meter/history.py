@@ -18,8 +18,10 @@ once, and never one that is not later than the newest row (rows only get later).
 * clock set backwards: no row until the clock passes the newest row's time again (no
   boundary is captured twice); the next row carries the clock-adjusted bit;
 * a fresh meter (empty profile) starts with the next boundary;
-* daylight-saving changes: boundaries are computed in local time, so a repeated local hour
-  (autumn) is not captured twice and a skipped one (spring) has no row, as for a clock set.
+* daylight-saving changes: a boundary is a multiple of P in the local time in force at that
+  instant, so no instant is captured twice and a daily profile gets no extra row: the
+  repeated local hour (autumn) has one row per real interval, its rows told apart by the
+  deviation and the DST bit; a skipped one (spring) has no row, as for a clock set.
 
 AMR profile status (0.0.96.10.1.255, the second load-profile column), bits as commonly used
 by DLMS companion specifications: 0x80 PDN power down during the interval, 0x20 CAD clock
@@ -91,6 +93,7 @@ class History:
         self._last = {}  # profile -> newest row time (or the baseline of an empty profile)
         self.missed = 0  # captures that did not reach flash
         self._pending = []  # events before start(): (code, utc)
+        self._status_value = None  # the AMR status of the scheduled row being captured
 
     # ------------------------------------------------------------------ values
     def amr_status(self, utc=None):
@@ -130,11 +133,26 @@ class History:
                 t = prof.last_time()
                 if t is None:
                     p = prof.capture_period
-                    t = boundary(utc, p, self._dev(utc)) if p else utc
+                    t = self._boundary(utc, p) if p else utc
                 self._last[id(prof)] = t
 
     def _dev(self, utc):
         return self.clock.offset(utc)[0]
+
+    def _boundary(self, utc, period):
+        """``boundary`` with the deviation in force at the boundary itself: after a
+        daylight-saving change, the latest multiple in the new local time may lie before the
+        change, where it was no boundary; the latest one is then before the change, in the
+        local time of then (at most one change per day)."""
+        d = self._dev(utc)
+        b = boundary(utc, period, d)
+        d0 = self._dev(b)
+        if d0 == d:
+            return b
+        b = boundary(utc, period, d0)
+        if self._dev(b) != d0:
+            b -= period
+        return b
 
     # ------------------------------------------------------------------ the schedule
     def poll(self, utc):
@@ -142,7 +160,7 @@ class History:
         for prof in (self.load, self.billing):
             if prof is None or not prof.capture_period:
                 continue
-            b = boundary(utc, prof.capture_period, self._dev(utc))
+            b = self._boundary(utc, prof.capture_period)
             last = self._last.get(id(prof))
             if last is not None and b <= last:
                 continue
@@ -156,6 +174,7 @@ class History:
             self.missed += 1
         if prof is self.load:
             self.flags = 0
+            self._status_value = None
 
     def captured(self, prof, utc):
         """A row was captured by other means (method capture): the schedule goes on from
@@ -167,11 +186,13 @@ class History:
     def reset(self, prof, utc):
         """Profile reset (method 1): start again with the next boundary."""
         p = prof.capture_period
-        self._last[id(prof)] = boundary(utc, p, self._dev(utc)) if p else utc
+        self._last[id(prof)] = self._boundary(utc, p) if p else utc
 
     def status_column(self):
-        """Value of the AMR status column while a load-profile row is captured."""
-        return getattr(self, "_status_value", self.amr_status())
+        """Value of the AMR status column while a load-profile row is captured (a row
+        captured by method 2: the status now)."""
+        v = self._status_value
+        return self.amr_status() if v is None else v
 
     # ------------------------------------------------------------------ events
     def log_event(self, code, utc=None):

@@ -9,18 +9,20 @@ recovered at boot from the directory listing and the size of the newest segment.
 
 Why segments: littlefs writes copy-on-write, so rewriting a record in the middle of one big
 ring file would rewrite the rest of that file; appending to a small file rewrites at most
-its last block. A full segment is never written again; when a new segment starts and the
-older ones still hold ``entries + seg_rows`` rows without the oldest, the oldest file is
-deleted. So the ring holds between ``entries`` and ``entries + 2 * seg_rows`` rows on
+its last block. A full segment is never written again; after every append, while the
+newer segments still hold ``entries + seg_rows`` rows without the oldest, the oldest file
+is deleted. So the ring holds between ``entries`` and ``entries + 2 * seg_rows`` rows on
 flash and shows the newest ``entries`` (``profile_entries``).
 
 Power cuts: a row is appended with one ``write`` of the whole record and the file is closed
 at once; littlefs commits a file at close (sync) atomically, so after a cut the segment
 holds the old rows or the old rows plus the new one, never part of a record. Deleting the
-oldest segment happens after the new segment's first record is committed; a cut in
-between leaves one segment too many, which the next start-up deletes. A record that fails
-its CRC anyway (flash corruption) reads as missing; a partial record at the end of a
-segment (not possible with littlefs, possible on another filesystem) is ignored.
+oldest segment happens after the new record is committed; a cut in between leaves one
+segment too many, which the next start-up deletes. A record that fails its CRC anyway
+(flash corruption) reads as missing; a partial record at the end of a segment (not
+possible with littlefs, possible on another filesystem) is ignored: start-up cuts it off
+(the whole records are copied to a new file renamed over the segment), so the next row
+is written in its place.
 
 A reader keeps at most one segment file open (``read``); rows stay readable while
 captures go on, because a segment is deleted only after ``seg_rows`` newer rows exist
@@ -36,6 +38,13 @@ import os
 import struct
 
 _CRC = 4
+
+try:
+    _ilistdir = os.ilistdir
+except AttributeError:  # CPython (the host tests): no ilistdir
+
+    def _ilistdir(path):
+        return ((n,) for n in os.listdir(path))
 
 
 class ProfileLog:
@@ -69,7 +78,7 @@ class ProfileLog:
         prefix = self.name + "."
         n = len(prefix)
         segs = []
-        for item in os.ilistdir(self.root):
+        for item in _ilistdir(self.root):
             fname = item[0]
             if fname.startswith(prefix) and fname[n:].isdigit():
                 segs.append(int(fname[n:]))
@@ -90,8 +99,26 @@ class ProfileLog:
             return
         last = segs[-1]
         self.first = segs[0] * self.seg_rows
-        self.next = last * self.seg_rows + self._size(last) // self.rec
+        size = self._size(last)
+        if size % self.rec:
+            try:
+                self._drop_tail(last, size // self.rec)
+            except OSError:
+                pass  # tried again at the next start-up; the meter starts anyway
+        self.next = last * self.seg_rows + size // self.rec
         self._trim()
+
+    def _drop_tail(self, seg, records):
+        """Rewrite segment ``seg`` with only its first ``records`` whole records."""
+        path = self._path(seg)
+        tmp = path + ".new"
+        b = self.buf
+        with open(path, "rb") as src:
+            with open(tmp, "wb") as dst:
+                for _ in range(records):
+                    src.readinto(b)
+                    dst.write(b)
+        os.rename(tmp, path)
 
     def _trim(self):
         """Delete the oldest segments while the rest still hold entries + seg_rows rows."""
@@ -135,8 +162,7 @@ class ProfileLog:
             f.write(b)
         self.next += 1
         self.appends += 1
-        if self.next % self.seg_rows == 1 or self.seg_rows == 1:
-            self._trim()
+        self._trim()
 
     def reset(self):
         """Empty the ring (Profile Generic method reset). Numbering goes on."""
