@@ -56,11 +56,12 @@ class ProfileLog:
         self.row_size = row_size
         self.rec = row_size + _CRC
         if seg_rows is None:
-            # about one 4 KB flash block per segment, and at least 8 segments' worth of
-            # granularity for small rings
+            # about one 4 KB flash block per segment; a small ring (billing values, event
+            # log) in segments of half its depth: every file costs at least one flash block,
+            # so few files beat fine granularity (a ring keeps up to 2 x seg_rows extra rows)
             seg_rows = 4096 // self.rec
-            if seg_rows * 8 > entries:
-                seg_rows = entries // 8 if entries >= 16 else 2
+            if seg_rows * 2 > entries:
+                seg_rows = entries // 2 if entries >= 4 else 2
         self.seg_rows = seg_rows
         self.entries = entries
         self.buf = bytearray(self.rec)

@@ -152,16 +152,18 @@ def test_segment_trimming_keeps_the_window_within_bounds():
     for entries, seg_rows in ((8, 4), (10, 4), (7, 3), (13, 5), (5, 1), (3, 4), (1, 2)):
         most = _check_trimming(entries, seg_rows, entries + 6 * seg_rows + 5)
         assert most > entries  # old segments are not deleted before they must be
-    assert _check_trimming(40, None, 150) > 40  # the default segment size (5 rows)
-    assert _check_trimming(10, None, 40) > 10  # (2 rows)
+    assert _check_trimming(40, None, 150) > 40  # the default segment size (20 rows)
+    assert _check_trimming(10, None, 40) > 10  # (5 rows)
 
 
 def test_default_segment_size():
     d = tmpdir("pl-def")
     try:
         assert ProfileLog(d, "a", 22, 4320).seg_rows == 4096 // 26  # ~ one 4 KB block
-        assert ProfileLog(d, "b", 22, 100).seg_rows == 12  # at least 8 segments' worth
-        assert ProfileLog(d, "c", 6, 10).seg_rows == 2
+        assert ProfileLog(d, "b", 22, 100).seg_rows == 50  # small rings: half the depth
+        assert ProfileLog(d, "c", 6, 10).seg_rows == 5
+        assert ProfileLog(d, "e", 21, 124).seg_rows == 62  # billing
+        assert ProfileLog(d, "f", 6, 256).seg_rows == 128  # event log
         assert ProfileLog(d, "d", 6, 1).seg_rows == 2
     finally:
         rmtree(d)
