@@ -5,7 +5,9 @@ this module knows which board it runs on.
 
 The board object provides:
     rtc            machine.RTC-like object (datetime() in UTC)
-    hdlc_streams   list of (stream, name) serving HDLC (UART, pty)
+    hdlc_streams   list of (stream, name) serving HDLC (UART, pty), or (stream, name, line)
+                   for the optical port: IEC 62056-21 mode E first, line = the UART to
+                   re-initialise at each rate change (optical.py)
     tcp            a listening socket or None
     store_root     directory of the persistent records (littlefs), or None
     identity       dict: name (16 octets), serial, firmware, system_title (8 octets)
@@ -239,8 +241,18 @@ class App:
         self.device.on_secret_change.append(lambda role, sec: self._save("lls%d" % role, sec))
         self.server = ports.Server(self.device, max_tcp=board.max_tcp,
                                    on_error=getattr(board, "log_error", None))
-        for stream, name in board.hdlc_streams:
-            port = self.server.add_hdlc(stream, name, **self.hdlc_settings.link_args())
+        for entry in board.hdlc_streams:
+            stream, name = entry[0], entry[1]
+            if len(entry) > 2:  # the optical port: IEC 62056-21 mode E first
+                from optical import OpticalPort
+
+                ident = board.identity
+                port = self.server.add_port(OpticalPort(
+                    self.server, stream, name, self.hdlc_settings.link_args(), entry[2],
+                    self.port_settings, ident["name"][:3], ident.get("firmware") or b"",
+                    self.hdlc_settings))
+            else:
+                port = self.server.add_hdlc(stream, name, **self.hdlc_settings.link_args())
             port.settings = self.hdlc_settings
             self.hdlc_settings.apply(port)
             self.hdlc_ports.append(port)

@@ -7,7 +7,9 @@ sockets are pollable) and on the Unix port (pty file, sockets). A plain poll loo
 asyncio: no task objects or awaits per byte, so the steady state allocates nothing and the
 order of events is deterministic.
 
-Per HDLC port: one Link (its frame and APDU buffers) and one Association.
+Per HDLC port: one Link (its frame and APDU buffers) and one Association. An optical port
+(``optical.OpticalPort``, an HdlcPort) puts the IEC 62056-21 mode E opening in front of its
+link; a stream with a ``poll_obj`` (``rs485.HalfDuplex``) is polled through that object.
 Per TCP connection: one wrapper.Conn and one Association, taken from a pool that grows up to
 ``max_tcp`` and is reused; a further connection is accepted and closed at once.
 
@@ -198,10 +200,15 @@ class Server:
         self.sessions_tcp = 0
 
     def add_hdlc(self, stream, name="hdlc", **link_args):
-        port = HdlcPort(self, stream, name, link_args)
+        return self.add_port(HdlcPort(self, stream, name, link_args))
+
+    def add_port(self, port):
+        """Serve an HdlcPort built elsewhere (e.g. optical.OpticalPort)."""
+        stream = port.stream
+        src = getattr(stream, "poll_obj", stream)  # rs485.HalfDuplex: poll its UART
         self.hdlc_ports.append(port)
-        self.poller.register(stream, select.POLLIN)
-        self._by_id[id(stream)] = ("hdlc", port)
+        self.poller.register(src, select.POLLIN)
+        self._by_id[id(src)] = ("hdlc", port)
         return port
 
     def preallocate_tcp(self, n):

@@ -59,6 +59,10 @@ def parse_args(argv=None):
                    help="model a board whose RTC has no battery: a restarted meter resumes "
                         "from the time it last persisted and marks its clock invalid until a "
                         "client sets it (default: the clock ran on while the meter was off)")
+    p.add_argument("--optical", action="store_true",
+                   help="the pseudo-terminal is the optical port: IEC 62056-21 mode E opening "
+                        "(sign-on at 300 baud 7E1, then HDLC at the agreed rate) before HDLC; "
+                        "rate changes are logged on stderr (default: HDLC directly)")
     p.add_argument("--chip", default="atm90e32", choices=("atm90e32", "ade7953"),
                    help="simulated metering IC (default atm90e32: three phases; ade7953: one)")
     p.add_argument("--load", default=None, metavar="SPEC",
@@ -243,6 +247,8 @@ def main(argv=None):
         fds += [master, slave]
         meter_args += ["--serial-fd", str(master), "--slave-fd", str(slave),
                        "--serial-name", name]
+        if args.optical:
+            meter_args += ["--optical", "1"]
     # The metering IC: emulated in its own process (tools/chip_emulator.py), outside the
     # meter's heap, reached through a socket; it dies with the meter (a power cut).
     chip_meter, chip_emu = socket.socketpair()

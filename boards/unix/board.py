@@ -8,7 +8,8 @@ hardware.
   running while the meter is off, like a battery-backed RTC: the (base_meter, base_host)
   pair is what the meter persists;
 * HDLC stream: the master side of a pseudo-terminal created by tools/virtual_meter.py and
-  inherited as a file descriptor (non-blocking);
+  inherited as a file descriptor (non-blocking); with ``--optical`` it is the optical port
+  (IEC 62056-21 mode E first) and ``pty_line.PtyLine`` stands for its UART's line settings;
 * TCP: a listening socket on 127.0.0.1;
 * flash: littlefs on a file image in the state directory (boards/unix/flash.py).
 """

@@ -4,11 +4,14 @@ Started by tools/virtual_meter.py (which prepares the pseudo-terminal, picks the
 hands over the file descriptors); not meant to be run by hand. Arguments:
 
     --tcp PORT|off  --serial-fd FD|off  --serial-name PATH  --slave-fd FD
-    --state DIR  --ctl-fd FD  --pid PID  [--romfs ADDR:LEN]
+    --state DIR  --ctl-fd FD  --pid PID  [--romfs ADDR:LEN]  [--optical 1]
 
 --romfs: the firmware as a ROMFS image in memory outside the GC heap (see tools/mp_host.py);
 it is mounted at /rom and put first on sys.path before anything else is imported, so the
 firmware's bytecode executes in place, as it does from a board's flash.
+
+--optical 1: the pty is the optical port (IEC 62056-21 mode E before HDLC); its line
+settings are recorded and logged on stderr by pty_line.PtyLine.
 
 On start it prints exactly one JSON line on stdout once both transports accept traffic.
 A byte on the control fd (SIGTERM/SIGINT relayed by the launcher) is a clean shutdown:
@@ -23,7 +26,7 @@ def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
             "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": "", "clock-rate": "1",
             "start-ns": "", "chip": "atm90e32", "load": "", "seed": "1", "chip-fd": "",
-            "rtc-battery": "1"}
+            "rtc-battery": "1", "optical": "0"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -123,8 +126,13 @@ class Board:
         self.store_root = "/flash"
         self.hdlc_streams = []
         if opts["serial-fd"] != "off":
-            self.hdlc_streams.append(
-                (unix_board.open_fd_stream(int(opts["serial-fd"])), "pty"))
+            stream = unix_board.open_fd_stream(int(opts["serial-fd"]))
+            if opts["optical"] == "1":  # the optical port: mode E on the pty (optical.py)
+                from pty_line import PtyLine
+
+                self.hdlc_streams.append((stream, "pty", PtyLine("pty")))
+            else:
+                self.hdlc_streams.append((stream, "pty"))
         self.tcp = None
         self.tcp_port = None
         if opts["tcp"] != "off":
