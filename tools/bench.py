@@ -13,6 +13,13 @@
    behind the fake SPI bus): idle, instantaneous read, energy drain, persist.
 5. Flash writes per simulated day of meter time (Engine.poll driven by a simulated clock),
    littlefs block programs/erases per write, and the flash life they imply.
+7. Load profile download (`--only profile`): rows per second of the whole 40-day load
+   profile (3,841 rows, tools/seed_history.py) read by a reader association at PDU 1024
+   over TCP and over HDLC on the pty (the project's own client, tools/dlms_client.py), each
+   next to what a 9600- and a 115200-baud serial line carries (bytes per row on the wire,
+   HDLC framing at 128-byte frames included, 10 bits per byte); and the smallest --heap at
+   which a 1-day and a 40-day download over HDLC succeed, next to the heap after boot.
+   Needs pyserial (the pty), like the HDLC tests.
 
 Uses only raw wrapper frames and the standard library: no client library needed.
 """
@@ -757,6 +764,204 @@ def _years(days):
     return "%.0f" % y if y >= 10 else "%.1f" % y
 
 
+# ------------------------------------------------------------------ load profile download
+PROFILE_LN = (1, 0, 99, 1, 0, 255)
+PROFILE_END = "2026-03-01T00:00:00"
+PROFILE_PDU = 1024
+PROFILE_HEAP_WINDOW = (90, 140)  # wK, searched in steps of 2 as host_tests/test_profile_heap
+BAUDS = (9600, 115200)
+
+
+def _profile_seed(days, tmp):
+    """A state dir seeded with `days` days ending at PROFILE_END (written in /dev/shm when
+    there is one: seed_history flushes every block, 10-25 s for 40 days on a disk)."""
+    import shutil
+
+    dst = os.path.join(tmp, "seed%d" % days)
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    work = os.path.join(tempfile.mkdtemp(prefix="bench-seed-", dir=shm), "s") if shm else dst
+    try:
+        p = subprocess.run([PY, os.path.join(ROOT, "tools", "seed_history.py"), "--state", work,
+                            "--days", str(days), "--end", PROFILE_END], capture_output=True,
+                           text=True, timeout=900)
+        if p.returncode != 0:
+            raise RuntimeError("seed_history failed: " + p.stderr[-400:])
+        if work != dst:
+            shutil.copytree(work, dst)
+    finally:
+        if work != dst:
+            shutil.rmtree(os.path.dirname(work), ignore_errors=True)
+    return dst
+
+
+class _CountingLine:
+    """A pyserial port that counts the bytes it reads and writes (dlms_client's HDLC
+    transport keeps it as ``ser``)."""
+
+    def __init__(self, ser):
+        self.ser = ser
+        self.rx = 0
+        self.tx = 0
+
+    @property
+    def in_waiting(self):
+        return self.ser.in_waiting
+
+    def read(self, n=1):
+        b = self.ser.read(n)
+        self.rx += len(b)
+        return b
+
+    def write(self, b):
+        self.tx += len(b)
+        return self.ser.write(b)
+
+    def __getattr__(self, name):
+        return getattr(self.ser, name)
+
+
+def _profile_meter(seed, tmp, heap=None):
+    """A meter (TCP + pty, the defaults) on a fresh copy of `seed`, started at the seed's end.
+    Returns the running_meter.Meter, or None if it did not start."""
+    import shutil
+
+    sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+    import running_meter as rm
+
+    run = tempfile.mkdtemp(prefix="pm-", dir=tmp)
+    state = os.path.join(run, "state")
+    shutil.copytree(seed, state)
+    try:
+        return rm.start_meter(run, heap=None if heap is None else "%dwK" % heap, state=state,
+                              extra_args=["--start-time", PROFILE_END])
+    except rm.MeterStartError:
+        return None
+
+
+def _profile_download(meter, transport, pdu=PROFILE_PDU):
+    """One reader association reading the whole load profile. Returns (rows, seconds of the
+    GET alone, bytes received, bytes sent during it; the byte counts are HDLC only)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import dlms_client as dc
+
+    if transport == "tcp":
+        t = dc.TcpTransport("127.0.0.1", meter.tcp, 32, timeout=10)
+    else:
+        t = dc.HdlcTransport(meter.serial, 32, timeout=10)
+    c = dc.Client(t, dc.MECH_LLS, password=b"12345678", max_pdu=pdu)
+    t.open()
+    try:
+        c.associate()
+        line = None
+        if transport == "hdlc":
+            line = t.ser = _CountingLine(t.ser)
+        t0 = time.perf_counter()
+        raw = c.get_raw(7, PROFILE_LN, 2)
+        dt = time.perf_counter() - t0
+        rx, tx = (line.rx, line.tx) if line else (0, 0)
+        c.release()
+    finally:
+        t.close()
+    # array header: 01, then the A-XDR length of the row count
+    if raw[0] != 0x01:
+        raise RuntimeError("the buffer is not an array: " + raw[:8].hex())
+    n = raw[1]
+    if n & 0x80:
+        n = int.from_bytes(raw[2:2 + (n & 0x7F)], "big")
+    return n, dt, rx, tx
+
+
+def _profile_heap_works(seed, days, k, tmp):
+    """(ok, ready line or None): a 1-or-40-day HDLC download at k wK, the meter alive after
+    and stopping cleanly (the criterion of host_tests/test_profile_heap.py)."""
+    m = _profile_meter(seed, tmp, heap=k)
+    if m is None:
+        return False, None
+    ok = False
+    try:
+        ok = _profile_download(m, "hdlc")[0] == days * 96 + 1 and m.alive()
+    except Exception:
+        ok = False
+    finally:
+        rc = m.stop(check=False)
+    return ok and rc == 0, m.ready
+
+
+def _profile_smallest_heap(seed, days, tmp):
+    """Binary search in steps of 2wK: (smallest heap, its ready line) or (None, None)."""
+    lo, hi = PROFILE_HEAP_WINDOW
+    ok, ready = _profile_heap_works(seed, days, hi, tmp)
+    if not ok:
+        return None, None
+    if _profile_heap_works(seed, days, lo, tmp)[0]:
+        return lo, None  # works at the bottom of the window: "<= lo"
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        mid -= mid % 2
+        ok, r = _profile_heap_works(seed, days, mid, tmp)
+        if ok:
+            hi, ready = mid, r
+        else:
+            lo = mid
+    return hi, ready
+
+
+def bench_profile(runs=3):
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="bench-profile-")
+    try:
+        seeds = {d: _profile_seed(d, tmp) for d in (1, 40)}
+        m = _profile_meter(seeds[40], tmp)
+        if m is None:
+            print("Load profile download: the meter did not start")
+            return
+        res = {}
+        try:
+            for transport in ("tcp", "hdlc"):
+                res[transport] = [_profile_download(m, transport) for _ in range(runs)]
+        finally:
+            m.stop(check=False)
+        rows = res["hdlc"][0][0]
+        _n, _dt, rx, tx = res["hdlc"][0]
+        per_row = (rx + tx) / float(rows)
+        print("Load profile download, the whole 40-day profile (%d rows) at PDU %d, reader"
+              % (rows, PROFILE_PDU))
+        print("(LLS), tools/dlms_client.py; GET and GET-Next blocks only, median of %d:" % runs)
+        print("  on the wire over HDLC (128-byte frames): %d bytes from the meter + %d to it ="
+              % (rx, tx))
+        print("  %.1f bytes per row; a serial line (10 bits per byte) carries %s" % (
+            per_row, ", ".join("%.1f rows/s at %d baud" % (b / 10.0 / per_row, b)
+                               for b in BAUDS)))
+        for transport, label in (("tcp", "TCP (wrapper)"), ("hdlc", "HDLC on the pty")):
+            rates = sorted(r[0] / r[1] for r in res[transport])
+            rate = rates[len(rates) // 2]
+            cells = ", ".join("%.1f x the %d-baud line" % (rate / (b / 10.0 / per_row), b)
+                              for b in BAUDS)
+            print("  %-16s %6.0f rows/s (%.2f s) = %s" % (label, rate, rows / rate, cells))
+        print("  (the meter's rate over what the line carries: above 1 the line, not the meter,")
+        print("  limits a download; a board's CPU is 150-250x slower than this host)")
+        print("Smallest --heap for a load-profile download over HDLC (reader, PDU 1024; binary")
+        print("search in %d..%dwK, steps of 2; the meter alive after and stopping cleanly):"
+              % PROFILE_HEAP_WINDOW)
+        for days in (1, 40):
+            k, ready = _profile_smallest_heap(seeds[days], days, tmp)
+            if k is None:
+                print("  %2d day(s), %4d rows: fails even at %dwK" % (
+                    days, days * 96 + 1, PROFILE_HEAP_WINDOW[1]))
+                continue
+            used = ready["heap_used"] if ready else None
+            boot = ("heap after boot %d bytes = %.1fwK" % (used, used / 2048.0)
+                    if used else "heap after boot not measured")
+            print("  %2d day(s), %4d rows: %s%dwK; %s, so %.1fwK left for the session"
+                  % (days, days * 96 + 1, "<= " if ready is None else "", k, boot,
+                     k - used / 2048.0 if used else float("nan")))
+        print("  (1wK = 2048 bytes on this 64-bit host, ~1 KB on a 32-bit board; near the limit")
+        print("  start-up succeeds or not depending on heap fragmentation, not monotonically)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer iterations")
@@ -773,6 +978,7 @@ def main():
         ("heap", bench_heap),
         ("engine", lambda: bench_engine_cpu(100 if q else 300)),
         ("flash", lambda: bench_flash_day(hours=6.0 if q else 24.0)),
+        ("profile", lambda: bench_profile(1 if q else 3)),
     )
     if a.only is not None and a.only not in dict(sections):
         p.error("--only: one of " + ", ".join(name for name, _ in sections))
