@@ -13,12 +13,14 @@ export MICROPYTHON
 VIPER_MODULES = $(shell grep -rl -E '@micropython\.(viper|native)' firmware boards 2>/dev/null)
 ARCHES = armv6m armv7m xtensawin
 
-.PHONY: venv run test unit cross bench clean help
+.PHONY: venv run test unit cross bench fuzz soak clean help
 
 help:
 	@echo "make run    start the virtual meter (pty + TCP 4059); Ctrl-C stops it"
 	@echo "make test   run every test (CPython + MicroPython Unix port + interop clients)"
 	@echo "make bench  benchmarks (ratios and figures, not pass/fail)"
+	@echo "make fuzz [FUZZ_TIME=60]      coverage-guided fuzzing of every wire decoder (s per decoder)"
+	@echo "make soak [SESSIONS=10000]    mixed sessions against a virtual meter, heap every 100"
 
 venv: $(STAMP)
 
@@ -43,6 +45,17 @@ cross: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/bench.py $(ARGS)
+
+# Robustness campaign (docs/robustness.md): coverage-guided fuzzing (atheris) of every decoder
+# that sees wire bytes, FUZZ_TIME seconds each; a soak of SESSIONS mixed sessions against a
+# virtual meter, the meter's heap reported every 100 sessions.
+FUZZ_TIME ?= 60
+SESSIONS ?= 10000
+fuzz: $(STAMP)
+	$(PY) host_tests/fuzz/campaign.py --time $(FUZZ_TIME) $(FUZZ_ARGS)
+
+soak: $(STAMP)
+	$(PY) tools/soak.py --sessions $(SESSIONS) $(SOAK_ARGS)
 
 clean:
 	rm -rf build run .pytest_cache

@@ -1,0 +1,991 @@
+"""Fuzz targets: every decoder of the firmware that sees wire bytes, driven through the
+firmware's own modules under CPython (issue 8, robustness campaign; docs/robustness.md).
+
+A target is ``one_input(data)``: it feeds ``data`` to the code under test and returns
+normally when the firmware behaved as documented. Anything else raises: an exception the
+module does not document for hostile input, a broken invariant (``Violation``), or no
+progress (``Violation("hang")``; atheris' ``-timeout`` catches real infinite loops).
+
+    target        code under test                                  documented outcome
+    hdlc          dlms.hdlc.Link.feed (+ reply / output / tick)     never raises; frames it
+                                                                   sends are well formed
+    wrapper       dlms.wrapper.Conn.feed                            never raises; broken state
+    axdr          dlms.axdr.Reader.data / skip_data (+ re-encode)   DecodeError
+    acse          dlms.acse.parse_aarq / parse_rlrq /               DecodeError
+                  parse_initiate_request, evaluate + respond
+    xdlms         dlms.xdlms.decode_get / decode_set / decode_action RequestError
+                  (selective access included)
+    security      dlms.security.unwrap / unwrap_initiate /          negative ERR_* codes
+                  hls_verify, also past a valid tag
+    assoc_public  dlms.association.Association.handle, client 16    never raises
+    assoc_reader  the same, client 32 (LLS)                         never raises
+    assoc_mgmt    the same, client 1: HLS-GMAC, ciphered context;   never raises
+                  the harness can authenticate and protect the
+                  fuzzed APDUs, so the fuzzer reaches past the tag
+    profile       cosem.profile_generic.ProfileGeneric: GET buffer  a Data-Access-Result or
+                  with selector 1/2 and fuzzed access parameters    a generator that streams
+                  (rows on real segment files)                      without exceptions
+    stack_hdlc    HDLC bytes -> Link -> Association (all clients),  never raises
+                  as ports.HdlcPort wires them
+
+Session inputs (assoc_*, hdlc, wrapper, stack_hdlc) are a sequence of records
+``flags(1) | length(2, big-endian) | payload`` (``encode_records``); the meaning of the flags
+is per target (see each harness). Seeds are built from the published vectors and recorded
+real sessions by ``seeds.py``.
+
+No state survives from one input to the next: every input builds its objects afresh (the
+logical device, links, security context), so a crash reproduces from its input alone.
+"""
+
+import binascii
+import os
+import struct
+import sys
+
+# Also imported by the MicroPython Unix port (host_tests/fw/test_fuzz_regressions.py
+# replays the corpus there): no os.path, no os.environ.
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def _dirname(p):
+    i = p.rfind("/")
+    return p[:i] if i > 0 else ("/" if i == 0 else ".")
+
+
+HERE = _dirname(__file__) if "/" in __file__ else "."
+ROOT = _dirname(_dirname(HERE)) if HERE not in (".", "") else "../.."
+if not MICROPYTHON:
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    ROOT = os.path.dirname(os.path.dirname(HERE))
+for _p in (ROOT + "/firmware", ROOT + "/boards/unix"):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+MAX_RECORDS = 48  # records per session input (bounds the time of one input)
+
+
+def _hex(b):
+    return binascii.hexlify(bytes(b)).decode()
+
+
+def _unhex(s):
+    return binascii.unhexlify(s)
+
+
+def _env(name):
+    return os.getenv(name) if hasattr(os, "getenv") else None
+
+
+# Speed, not semantics: under CPython dlms.gcm tries ``import cryptolib`` for every key and
+# falls back to pyca; a None entry makes that failed import instant. The boot self-test of
+# app.Security (a known-answer test, not wire input) runs once per process, not per input.
+if not MICROPYTHON:
+    sys.modules.setdefault("cryptolib", None)
+_SELF_TEST = []
+
+
+def _self_test_once(aes_factory=None):
+    from dlms import gcm
+
+    if not _SELF_TEST:
+        _SELF_TEST.append(_real_self_test(aes_factory))
+    return _SELF_TEST[0]
+
+
+def _patch_self_test():
+    global _real_self_test
+    from dlms import gcm
+
+    if gcm.self_test is not _self_test_once:
+        _real_self_test = gcm.self_test
+        gcm.self_test = _self_test_once
+
+
+class Violation(AssertionError):
+    """The firmware broke a documented property (not an exception of its own)."""
+
+
+def encode_records(records):
+    """[(flags, payload)] -> session input bytes."""
+    out = bytearray()
+    for flags, payload in records:
+        payload = bytes(payload)
+        out += bytes([flags & 0xFF]) + struct.pack(">H", len(payload)) + payload
+    return bytes(out)
+
+
+def records(data):
+    """Session input bytes -> [(flags, payload)] (a truncated last record is kept as is)."""
+    out = []
+    i = 0
+    n = len(data)
+    while i < n and len(out) < MAX_RECORDS:
+        flags = data[i]
+        if i + 3 > n:
+            out.append((flags, bytes(data[i + 1:])))
+            break
+        ln = (data[i + 1] << 8) | data[i + 2]
+        out.append((flags, bytes(data[i + 3:i + 3 + ln])))
+        i += 3 + ln
+    return out
+
+
+# ------------------------------------------------------------------------------ HDLC
+def check_frame(frame):
+    """A frame the meter sends: flags, length field, HCS and FCS right (Violation if not)."""
+    from dlms.fcs import fcs16
+
+    f = bytes(frame)
+    if len(f) < 9 or f[0] != 0x7E or f[-1] != 0x7E:
+        raise Violation("frame flags: " + _hex(f))
+    if f[1] & 0xF0 != 0xA0:
+        raise Violation("frame format: " + _hex(f))
+    flen = ((f[1] & 7) << 8) | f[2]
+    if flen != len(f) - 2:
+        raise Violation("frame length field %d vs %d: %s" % (flen, len(f) - 2, _hex(f)))
+    body = f[1:-1]
+    if fcs16(body, 0, len(body) - 2) != body[-2] | (body[-1] << 8):
+        raise Violation("frame FCS: " + _hex(f))
+
+
+_HDLC_STEPS = (0, 1, 5, 30, 1000, 130000)  # ms between records (inter-octet 25 ms, inactivity 120 s)
+
+
+def _hdlc_link(cfg):
+    from cosem.hdlc_setup import HdlcSettings
+    from dlms import hdlc
+
+    cap = 128 if cfg & 1 == 0 else 512
+    s = HdlcSettings(info_cap=cap, max_info_tx=cap, max_info_rx=cap,
+                     window_tx=1 if cfg & 2 == 0 else 7, window_rx=1 if cfg & 4 == 0 else 7)
+    link = hdlc.Link(**s.link_args())
+    s.apply(link)
+    return link
+
+
+def _drain(link, sent):
+    k = link.output_len()
+    guard = 0
+    while k:
+        check_frame(link.output_view[:k])
+        sent.append(bytes(link.output_view[:k]))
+        link.output_done()
+        k = link.output_len()
+        guard += 1
+        if guard > 64:
+            raise Violation("hang: endless output burst")
+
+
+def hdlc_input(data):
+    """First byte: link configuration (bit 0 info field 512 instead of 128, bits 1/2
+    window 7 tx/rx). Records: flags low 3 bits = time step before the bytes, bit 3 = the
+    upper layer answers nothing, bit 4 = the payload arrives byte by byte. The upper layer
+    answers a request with a reply whose length follows from the request (up to the whole
+    reply view, so replies are segmented)."""
+    if not data:
+        return
+    link = _hdlc_link(data[0])
+    now = 1000
+    sent = []
+    for flags, payload in records(data[1:]):
+        now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        mv = memoryview(payload)
+        n = len(payload)
+        step = 1 if flags & 0x10 else n
+        start = 0
+        stuck = 0
+        while start < n:
+            end = start + step if start + step < n else n
+            used = link.feed(mv, start, end, now)
+            if used < 0 or used > end - start:
+                raise Violation("feed consumed %d of %d" % (used, end - start))
+            start += used
+            k = link.request_len()
+            if k < 0 or k > len(link.request_view):
+                raise Violation("request length %d" % k)
+            if k:
+                if flags & 8 or link.request_broadcast:
+                    link.no_reply()
+                else:
+                    rv = link.reply_view()
+                    req = link.request_view
+                    m = ((req[0] << 8 | (req[k - 1] if k else 0)) * 7) % (len(rv) + 1)
+                    for i in range(m):
+                        rv[i] = req[i % k]
+                    link.reply(m)
+            _drain(link, sent)
+            if used == 0:
+                stuck += 1
+                if stuck > 2:
+                    raise Violation("hang: feed() makes no progress")
+            else:
+                stuck = 0
+        link.tick(now)
+        _drain(link, sent)
+    return sent
+
+
+# ------------------------------------------------------------------------------ wrapper
+def wrapper_input(data):
+    """Records: the payload is fed to the connection as it comes; flag bit 0: the upper layer
+    answers nothing; bit 1: the transport drops (a fresh Conn on the pooled buffers, as
+    ports.TcpConn.attach does)."""
+    from dlms import wrapper
+
+    tx = bytearray(wrapper.HEADER_LEN + 1024)
+    conn = wrapper.Conn(max_apdu=1024, tx=tx)
+    for flags, payload in records(data):
+        if flags & 2:
+            conn.no_reply()
+            conn.state = wrapper.ST_HEADER
+            conn.output_done()
+        mv = memoryview(payload)
+        n = len(payload)
+        start = 0
+        stuck = 0
+        while start < n:
+            used = conn.feed(mv, start, n)
+            if used < 0 or used > n - start:
+                raise Violation("feed consumed %d of %d" % (used, n - start))
+            start += used
+            if conn.broken:
+                conn = wrapper.Conn(max_apdu=1024, tx=tx)  # the adapter closes it
+                stuck = 0
+                continue
+            k = conn.request_len()
+            if k < 0 or k > 1024:
+                raise Violation("request length %d" % k)
+            if k:
+                if flags & 1:
+                    conn.no_reply()
+                else:
+                    rv = conn.reply_view()
+                    m = k if k < len(rv) else len(rv)
+                    rv[:m] = conn.request_view[:m]
+                    conn.reply(m)
+                    out = conn.output_len()
+                    if out != wrapper.HEADER_LEN + m:
+                        raise Violation("output length")
+                    conn.output_done()
+            if used == 0:
+                stuck += 1
+                if stuck > 2:
+                    raise Violation("hang: feed() makes no progress")
+            else:
+                stuck = 0
+
+
+# ------------------------------------------------------------------------------ A-XDR
+def _has_float(v):
+    from dlms import axdr
+
+    tag, x = v
+    if tag in (axdr.FLOAT32, axdr.FLOAT64):
+        return True
+    if tag in (axdr.ARRAY, axdr.STRUCTURE):
+        return any(_has_float(i) for i in x)
+    if tag == axdr.COMPACT_ARRAY:
+        return any(_has_float(i) for i in x[1])
+    return False
+
+
+def _norm_bits(v):
+    """Bit-strings with their unused trailing bits cleared (the Writer clears them)."""
+    from dlms import axdr
+
+    tag, x = v
+    if tag == axdr.BIT_STRING:
+        data, nbits = x
+        data = bytearray(data)
+        if nbits & 7 and data:
+            data[-1] &= (0xFF << (8 - (nbits & 7))) & 0xFF
+        return (tag, (bytes(data), nbits))
+    if tag in (axdr.ARRAY, axdr.STRUCTURE):
+        return (tag, [_norm_bits(i) for i in x])
+    if tag == axdr.COMPACT_ARRAY:
+        return (tag, (x[0], [_norm_bits(i) for i in x[1]]))
+    return v
+
+
+def axdr_input(data):
+    """Reader.data() and skip_data() must agree (both fail, or both consume the same bytes);
+    a decoded value must encode again with Writer.data() and decode to the same value."""
+    from dlms import axdr
+
+    r1 = axdr.Reader(data)
+    try:
+        v = r1.data()
+    except axdr.DecodeError:
+        v = None
+    r2 = axdr.Reader(data)
+    try:
+        r2.skip_data()
+        skipped = True
+    except axdr.DecodeError:
+        skipped = False
+    if (v is not None) != skipped or (skipped and r1.pos != r2.pos):
+        raise Violation("data() and skip_data() disagree")
+    if v is None:
+        return
+    buf = bytearray(len(data) * 2 + 16)
+    w = axdr.Writer(buf)
+    w.data(v)
+    v2 = axdr.Reader(buf, 0, w.pos).data()
+    if not _has_float(v) and _norm_bits(v) != v2:
+        raise Violation("re-encoded value differs: %r / %r" % (v, v2))
+
+
+# ------------------------------------------------------------------------------ ACSE
+def acse_input(data):
+    """The same bytes as AARQ, RLRQ and InitiateRequest; a parsed AARQ goes through the
+    decision and the AARE for each client policy."""
+    from cosem import objects
+    from dlms import acse, axdr
+
+    try:
+        a = acse.parse_aarq(data, 0, len(data))
+    except axdr.DecodeError:
+        a = None
+    try:
+        acse.parse_rlrq(data, 0, len(data))
+    except axdr.DecodeError:
+        pass
+    try:
+        ir = acse.parse_initiate_request(data, 0, len(data))
+    except axdr.DecodeError:
+        ir = None
+    if a is None:
+        return
+    if ir is None and a.user_info is not None and len(a.user_info):
+        try:
+            ir = acse.parse_initiate_request(a.user_info, 0, len(a.user_info))
+        except axdr.DecodeError:
+            ir = None
+    for policy in (
+            acse.Policy(mechanism=0, conformance=objects.CONFORMANCE),
+            acse.Policy(mechanism=1, secret=b"12345678", conformance=objects.CONFORMANCE),
+            acse.Policy(mechanism=5, app_context=3, conformance=objects.CONFORMANCE)):
+        d = acse.evaluate(a, policy, ir)
+        out = bytearray(512)
+        acse.respond(axdr.Writer(out), a, d, policy, stoc=b"P6wRJ21F" if d.auth_pending
+                     else None)
+
+
+# ------------------------------------------------------------------------------ xDLMS
+def xdlms_input(data):
+    """decode_get / decode_set / decode_action on the bytes (only RequestError is
+    documented); a decoded request must be internally consistent."""
+    from dlms import xdlms
+
+    req = xdlms.Request()
+    for decode in (xdlms.decode_get, xdlms.decode_set, xdlms.decode_action):
+        try:
+            decode(data, len(data), req)
+        except xdlms.RequestError:
+            continue
+        if not 0 <= req.count <= xdlms.MAX_LIST or req.count > len(req.refs):
+            raise Violation("count %d" % req.count)
+        if not 0 <= req.raw_start <= req.raw_end <= len(data):
+            raise Violation("raw data window")
+
+
+# ------------------------------------------------------------------------------ security
+EK = bytes(range(16))
+AK = bytes(range(0xD0, 0xE0))
+DK = bytes(range(0x40, 0x50))
+SERVER_TITLE = _unhex("4D4D4D0000BC614E")
+CLIENT_TITLE = _unhex("4752580000000001")
+
+
+class _Counter:
+    def __init__(self, v=1):
+        self.v = v
+
+    def next(self):
+        v = self.v
+        self.v += 1
+        return v
+
+
+class _Guard:
+    def __init__(self):
+        self.last = {}
+
+    def check_and_update(self, kid, ic):
+        if ic <= self.last.get(kid, -1):
+            return False
+        self.last[kid] = ic
+        return True
+
+
+_KEYS = []
+
+
+def _keys():
+    if not _KEYS:
+        from dlms import security
+
+        _KEYS.append(security.Keys(EK, AK, bytes(range(0x60, 0x70))))
+    return _KEYS[0]
+
+
+def _client_ctx(ic=1, dk=None):
+    """The client's side of suite 0: a Context whose "server" title is the client's, so
+    that security.wrap protects requests as a client does."""
+    from dlms import security
+
+    return security.Context(_keys(), CLIENT_TITLE, SERVER_TITLE, _Counter(ic), _Guard(),
+                            dedicated_key=dk)
+
+
+def protect(plain, kind, sc=0x30, ic=1, dk=None):
+    """A request APDU protected as a client would (kind: security.GLO, DED, GENERAL_GLO,
+    GENERAL_DED), with a valid tag."""
+    from dlms import security
+
+    c = _client_ctx(ic, dk)
+    out = bytearray(len(plain) + 64)
+    n = security.wrap(c, security.Protection(kind, sc), plain, 0, len(plain), out)
+    return bytes(out[:n]) if n > 0 else b""
+
+
+def security_input(data):
+    """First byte: bits 0..1 mode (0: the bytes as a ciphered APDU, 1: as a
+    glo-initiate-request, 2: the rest is plaintext that the harness protects with a valid
+    tag first (bits 2..3 the kind, bit 4 SC 0x10), 3: as f(StoC) for hls_verify);
+    bit 5 the meter's policy requires authentication and encryption; bit 6 a dedicated
+    key is in force. Only ERR_* results are documented: no exception."""
+    from dlms import security
+
+    if not data:
+        return
+    mode = data[0] & 3
+    rest = data[1:]
+    dk = DK if data[0] & 0x40 else None
+    ctx = security.Context(_keys(), SERVER_TITLE, CLIENT_TITLE, _Counter(7), _Guard(),
+                           dedicated_key=dk, require=0x30 if data[0] & 0x20 else 0)
+    if mode == 2:
+        kinds = (security.GLO, security.DED, security.GENERAL_GLO, security.GENERAL_DED)
+        rest = protect(rest, kinds[(data[0] >> 2) & 3], 0x10 if data[0] & 0x10 else 0x30,
+                       dk=DK)
+    if mode == 3:
+        r = security.hls_verify(ctx, b"P6wRJ21F", rest, 0, len(rest))
+        if r > 0:
+            raise Violation("hls_verify returned %d" % r)
+        return
+    out = bytearray(len(rest))
+    buf = bytearray(rest)
+    ctx2 = security.Context(_keys(), SERVER_TITLE, CLIENT_TITLE, _Counter(7), _Guard(),
+                            dedicated_key=dk, require=ctx.require)
+    if mode == 1:
+        n = security.unwrap_initiate(ctx, rest, 0, len(rest), out)
+        m = security.unwrap_initiate(ctx2, buf, 0, len(buf))
+    else:
+        n = security.unwrap(ctx, rest, 0, len(rest), out)
+        m = security.unwrap(ctx2, buf, 0, len(buf))
+    if n != m:
+        raise Violation("unwrap into a buffer %d, in place %d" % (n, m))
+    if n >= 0:
+        if n > len(rest) or not 0 <= ctx.rx.start <= len(rest):
+            raise Violation("plain length %d" % n)
+        # a reply to it must be protected the same way, or refused with an ERR_* code
+        reply = bytearray(b"\xc4\x01\xc1\x00\x09\x02\x41\x42")
+        o = bytearray(128)
+        r = security.wrap(ctx, ctx.rx, reply, 0, len(reply), o)
+        if r == 0 or r > len(o):
+            raise Violation("wrap returned %d" % r)
+
+
+# ------------------------------------------------------------------------------ the device
+class _StillRTC:
+    def __init__(self):
+        self.t = (2024, 1, 15, 0, 12, 30, 45, 670000)
+
+    def datetime(self, t=None):
+        if t is None:
+            return self.t
+        self.t = tuple(t)
+
+
+class MemStore:
+    """meter.store.Store's interface in RAM (the harness must not touch the disk per input)."""
+
+    def __init__(self, on_save=None):
+        self.records = {}
+        self.on_save = on_save
+
+    def save(self, name, version, payload):
+        self.records[name] = (version, bytes(payload))
+        if self.on_save is not None:
+            self.on_save(name)
+
+    def load(self, name, version):
+        rec = self.records.get(name)
+        return rec[1] if rec and rec[0] == version else None
+
+
+class MemLog:
+    """meter.profile_log.ProfileLog's interface in RAM (rows as bytes): the association
+    harnesses rebuild the device per input, which real segment files would make slow. The
+    ``profile`` target reads real segment files."""
+
+    def __init__(self, name, row_size, entries):
+        self.name = name
+        self.row_size = row_size
+        self.entries = entries
+        self.rows = {}
+        self.first = 0
+        self.next = 0
+
+    def start(self):
+        s = self.next - self.entries
+        return s if s > self.first else self.first
+
+    def in_use(self):
+        return self.next - self.start()
+
+    def append(self, row):
+        if len(row) != self.row_size:
+            raise ValueError("row size")
+        self.rows[self.next] = bytes(row)
+        self.next += 1
+        while self.next - self.first > self.entries + 4:
+            self.rows.pop(self.first, None)
+            self.first += 1
+
+    def reset(self):
+        self.rows = {}
+        self.first = self.next
+
+    def read(self, a, out=None):
+        r = self.rows.get(a)
+        return None if r is None else memoryview(r)
+
+    def read_u32(self, a, off=0):
+        r = self.rows.get(a)
+        return None if r is None else struct.unpack_from(">I", r, off)[0]
+
+    def last(self):
+        return self.read(self.next - 1)
+
+    def close(self):
+        pass
+
+
+class _FakeMetering:
+    """app.Metering's interface with constant values (no chip, no engine)."""
+
+    phases = 3
+
+    def energy(self, quantity, phase):
+        return lambda: 1000 * (quantity + 1) + phase
+
+    def instant(self, name, phase):
+        return lambda: 23000 + phase
+
+    def power(self, importing):
+        return lambda: 1234 if importing else 0
+
+    def frequency(self):
+        return lambda: 5000
+
+
+IDENTITY = {"name": b"MMM0000012345678", "serial": b"12345678", "firmware": b"dlms-mpy 0.1.0",
+            "system_title": SERVER_TITLE}
+UTC0 = 757000000  # 2023-12-27, seconds since 2000
+
+
+def build_device(dirty=None):
+    """The meter's logical device as app.App composes it (security with the development
+    keys, history on RAM rings with a few rows, constant measurements), without a board.
+    ``dirty``: a one-element list set to True whenever anything persistent changes (a store
+    record, a capture, a setting, the clock, an event)."""
+    import app
+    from cosem import objects
+    from cosem.hdlc_setup import HdlcSettings
+    from meter.clock import Clock
+    from meter.history import History
+
+    _patch_self_test()
+    if dirty is None:
+        dirty = [False]
+
+    def mark(*_a):
+        dirty[0] = True
+
+    clock = Clock(_StillRTC())
+    store = MemStore(mark)
+    history = History(clock)
+
+    def on_event(kind, detail=0):  # app.App.event: the event log
+        history.event(kind, detail)
+        mark()
+
+    sec = app.Security(store, SERVER_TITLE,
+                       lambda n: bytes((0x50 + i) & 0xFF for i in range(n)), on_event)
+    logs = {"load": MemLog("lp", 22, 16), "billing": MemLog("bill", 21, 8),
+            "events": MemLog("ev", 6, 8)}
+    hdlc_settings = HdlcSettings(info_cap=128)
+    port_settings = objects.default_port_settings(IDENTITY)
+    dev = objects.build(clock, IDENTITY, hdlc_settings=hdlc_settings,
+                        port_settings=port_settings, security=sec,
+                        metering=_FakeMetering(), history=history, logs=logs)
+    sec.setup.on_change.append(sec.changed)
+    load, billing, events = dev.profiles
+    history.load, history.billing, history.events = load, billing, events
+    for prof in (load, billing, events):
+        prof.now = lambda: (clock.utc()[0], 0)
+    history.start(clock.utc()[0])
+    for i in range(6):
+        load.capture(UTC0 + 900 * i, 0)
+        events.capture(UTC0 + 900 * (5 - i), 0)  # the event log is not ordered
+    billing.capture(UTC0, 0)
+    billing.capture(UTC0 + 86400, 0)
+    sec.resp = bytearray(dev.max_pdu + 64)
+    dev.on_event.append(on_event)
+    for prof in (load, billing, events):
+        prof.on_capture.append(mark)
+        prof.on_reset.append(mark)
+        prof.on_period_change.append(mark)
+    clock.on_change.append(mark)
+    hdlc_settings.on_change.append(mark)
+    port_settings.on_change.append(mark)
+    dev.on_secret_change.append(mark)
+    dirty[0] = False
+    return dev
+
+
+_CACHE = {}
+
+
+def _snapshot(dev):
+    """What a management session changes on every input without a hook: the client-counter
+    guard, the meter's counter reservation and their records."""
+    sec = dev.security
+    return (list(sec.guard.last), list(sec.guard.valid), sec.tx.value, sec.tx.bound,
+            dict(sec.store.records), sec.setup.client_title)
+
+
+def _restore(dev, snap):
+    sec = dev.security
+    sec.guard.last[:] = snap[0]
+    sec.guard.valid[:] = snap[1]
+    sec.tx.value, sec.tx.bound = snap[2], snap[3]
+    sec.store.records = dict(snap[4])
+    sec.setup.client_title = snap[5]
+
+
+def _clock_object(dev):
+    for obj, _rights in dev.entries:
+        if obj.CLASS_ID == 8:
+            return obj
+    return None
+
+
+def device(role):
+    """A device in its pristine state, reused while nothing persistent changed: public and
+    reader clients cannot write, so theirs changes only with an event or a capture; for the
+    management client the counters it moves on every input are restored from a snapshot,
+    and anything else it changed (a hook fired, a store record other than the counters, a
+    clock preset) makes a fresh device. DLMS_FUZZ_FRESH=1: a fresh device for every input.
+    """
+    if _env("DLMS_FUZZ_FRESH"):
+        return build_device()
+    c = _CACHE.get(role)
+    if c is not None and not c[1][0] and (c[3] is None or c[3].preset is None):
+        if c[2] is not None:
+            _restore(c[0], c[2])
+        return c[0]
+    dirty = [False]
+    dev = build_device(dirty)
+    store = dev.security.store
+    hook = store.on_save
+
+    def on_save(name):
+        if name not in ("icrx", "ictx"):
+            hook(name)
+
+    store.on_save = on_save
+    _CACHE[role] = (dev, dirty, _snapshot(dev), _clock_object(dev))
+    return dev
+
+
+AARQ_PUBLIC = _unhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
+INITIATE = _unhex("01000000065F1F0400007E1F04B0")
+CTOS = b"K56iVagY"
+
+
+def _ber(tag, content):
+    n = len(content)
+    if n < 0x80:
+        head = bytes([tag, n])
+    elif n < 0x100:
+        head = bytes([tag, 0x81, n])
+    else:
+        head = bytes([tag, 0x82, n >> 8, n & 0xFF])
+    return head + bytes(content)
+
+
+def mgmt_aarq(initiate=INITIATE, ctos=CTOS, ic=1, title=CLIENT_TITLE):
+    """A management AARQ as a client builds it: ciphered LN context, calling-AP-title,
+    HLS-GMAC, CtoS, and the InitiateRequest as glo-initiate-request under the global key."""
+    from dlms import security
+
+    c = _client_ctx(ic)
+    out = bytearray(len(initiate) + 64)
+    n = security._seal(c, 0x21, False, c.keys.gcm, 0x30, initiate, 0, len(initiate), out, 0)
+    ui = bytes(out[:n])
+    body = (_unhex("A109060760857405080103") + _ber(0xA6, _ber(0x04, title))
+            + _unhex("8A0207808B0760857405080205") + _ber(0xAC, _ber(0x80, ctos))
+            + _ber(0xBE, _ber(0x04, ui)))
+    return _ber(0x60, body)
+
+
+def hls_pass3(stoc, ic, invoke=0xC1):
+    """reply_to_HLS_authentication(f(StoC)) as a plain ACTION-Request (to be protected)."""
+    from dlms import security
+
+    tag = security.gmac_tag(_keys(), CLIENT_TITLE, ic, stoc)
+    f = b"\x10" + struct.pack(">I", ic) + bytes(tag)
+    return (bytes([0xC3, 0x01, invoke, 0x00, 0x0F]) + bytes([0, 0, 40, 0, 0, 255])
+            + b"\x01\x01\x09" + bytes([len(f)]) + f)
+
+
+# management record modes (flags bits 4..6)
+M_RAW = 0
+M_AARQ = 1  # payload: InitiateRequest to cipher (empty: the default one)
+M_HLS = 2  # pass 3 with the right f(StoC); flags bit 7: as general-glo (DB), else glo (CB)
+M_GLO = 3  # payload: a plain request, protected glo (C8/C9/CB)
+M_GENERAL = 4  # ... protected general-glo-ciphering (DB)
+M_DED = 5  # ... protected ded (D0/D1/D3) under the dedicated key of the AARQ (if any)
+M_AUTH = 6  # ... glo with SC 0x10 (authenticated only)
+M_REPLAY = 7  # the last protected APDU again, same counter
+
+
+def association_input(data, role):
+    """One association driven like ports.HdlcPort/TcpConn drive it. Records: flags bit 0 =
+    from another client SAP than ``role``; bit 1 = the reply buffer of a TCP connection
+    (1024) instead of an HDLC port's (1088); bit 2 = the transport is lost before this
+    record (reset()); for the management role bits 4..6 are a mode (M_*), bit 7 its variant.
+    """
+    from dlms import association, security
+
+    dev = device(role)
+    a = association.Association(dev)
+    out = bytearray(1088)
+    ic = 1
+    last = b""
+    dk = None
+    other = 99 if role != 16 else 32
+    for flags, payload in records(data):
+        if flags & 4:
+            a.reset()
+        apdu = payload
+        if role == 1:
+            mode = (flags >> 4) & 7
+            if mode == M_AARQ:
+                init = payload if payload[:1] == b"\x01" else INITIATE
+                apdu = mgmt_aarq(init, ic=ic)
+                ic += 1
+                dk = None
+                if init[1:2] == b"\x01" and init[2:3] == b"\x10":
+                    dk = bytes(init[3:19])
+            elif mode == M_HLS:
+                stoc = a.stoc if a.stoc is not None else b"\x00" * 16
+                plain = hls_pass3(stoc, ic)
+                kind = security.GENERAL_GLO if flags & 0x80 else security.GLO
+                apdu = protect(plain, kind, ic=ic)
+                ic += 1
+            elif mode in (M_GLO, M_GENERAL, M_DED, M_AUTH) and payload:
+                kind = {M_GLO: security.GLO, M_GENERAL: security.GENERAL_GLO,
+                        M_DED: security.DED, M_AUTH: security.GLO}[mode]
+                if mode == M_DED and (dk is None or len(dk) != 16):
+                    kind = security.GLO
+                apdu = protect(payload, kind, 0x10 if mode == M_AUTH else 0x30, ic=ic,
+                               dk=dk if kind == security.DED else None)
+                ic += 1
+            elif mode == M_REPLAY:
+                apdu = last
+            if mode not in (M_RAW, M_REPLAY):
+                last = apdu
+        buf = bytearray(apdu)  # ports hand over a writable view of their request buffer
+        view = memoryview(out)[:1024 if flags & 2 else 1088]
+        n = a.handle(other if flags & 1 else role, buf, len(buf), view)
+        if not isinstance(n, int) or n < 0 or n > len(view):
+            raise Violation("handle() returned %r" % (n,))
+        if n and a.client_max_pdu and n > max(a.client_max_pdu, 64) + 64:
+            raise Violation("response of %d bytes above the client's max PDU %d"
+                            % (n, a.client_max_pdu))
+
+
+def assoc_public_input(data):
+    association_input(data, 16)
+
+
+def assoc_reader_input(data):
+    association_input(data, 32)
+
+
+def assoc_mgmt_input(data):
+    association_input(data, 1)
+
+
+# ------------------------------------------------------------------------------ HDLC stack
+def stack_hdlc_input(data):
+    """HDLC bytes through a Link into an Association, wired as ports.HdlcPort does (the
+    client SAP comes from the frames). Records: flags low 3 bits = time step."""
+    from dlms import association
+
+    if not data:
+        return
+    link = _hdlc_link(data[0])
+    a = association.Association(device(0))
+    conn_id = link.connection_id
+    now = 1000
+    sent = []
+    for flags, payload in records(data[1:]):
+        now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        mv = memoryview(payload)
+        n = len(payload)
+        start = 0
+        stuck = 0
+        while start < n:
+            used = link.feed(mv, start, n, now)
+            start += used
+            if link.connection_id != conn_id:
+                conn_id = link.connection_id
+                a.reset()
+            k = link.request_len()
+            if k:
+                if link.request_broadcast:
+                    link.no_reply()
+                else:
+                    out = link.reply_view()
+                    r = a.handle(link.request_client, link.request_view, k, out)
+                    if r:
+                        link.reply(r)
+                    else:
+                        link.no_reply()
+            _drain(link, sent)
+            if used == 0:
+                stuck += 1
+                if stuck > 2:
+                    raise Violation("hang: feed() makes no progress")
+            else:
+                stuck = 0
+        link.tick(now)
+        if link.connection_id != conn_id:
+            conn_id = link.connection_id
+            a.reset()
+        _drain(link, sent)
+
+
+# ------------------------------------------------------------------------------ profiles
+_PROFILES = []
+PROFILE_DIR = "/tmp/dlms-fuzz-profile-" + _hex(os.urandom(4))
+
+
+def _fresh_dir(d):
+    try:
+        os.mkdir(d)
+    except OSError:
+        for name in os.listdir(d):
+            os.remove(d + "/" + name)
+
+
+def _profiles():
+    """The three profiles of the meter (columns as objects.add_history builds them) on real
+    segment files (meter.profile_log) with rows; built once per process, only read."""
+    if _PROFILES:
+        return _PROFILES
+    from cosem import objects
+    from meter.clock import Clock
+    from meter.history import History
+    from meter.profile_log import ProfileLog
+
+    _fresh_dir(PROFILE_DIR)
+    clock = Clock(_StillRTC())
+    history = History(clock)
+    logs = {"load": ProfileLog(PROFILE_DIR, "lp", 22, 40, seg_rows=8),
+            "billing": ProfileLog(PROFILE_DIR, "bill", 21, 6, seg_rows=2),
+            "events": ProfileLog(PROFILE_DIR, "ev", 6, 16, seg_rows=4)}
+    dev = objects.LogicalDevice(IDENTITY["name"])
+    load, billing, events = objects.add_history(dev, clock, history, logs, _FakeMetering())
+    for i in range(44):  # more than the window: the oldest rows are outside it
+        load.capture(UTC0 + 900 * i, 1 if i == 3 else 0)
+    for i in range(8):
+        billing.capture(UTC0 + 86400 * i, 0)
+    for i in range(20):  # times go back after a clock setting
+        events.capture(UTC0 + 600 * ((i * 7) % 11), 0)
+    _PROFILES.extend((load, billing, events))
+    return _PROFILES
+
+
+def profile_input(data):
+    """A GET-Request; every attribute reference with selective access on a Profile Generic
+    buffer (attribute 2) goes to that profile (its OBIS, else the third OBIS byte picks
+    one), as association._open_value calls it. The answer must be a Data-Access-Result or
+    a generator that streams every row through a scratch writer like xdlms.Pump's
+    (BufferFull there is documented: Pump answers other-reason) and never raises."""
+    from dlms import axdr, xdlms
+
+    req = xdlms.Request()
+    try:
+        xdlms.decode_get(data, len(data), req)
+    except xdlms.RequestError:
+        return
+    profs = _profiles()
+    scratch = bytearray(xdlms.SCRATCH_SIZE)
+    for i in range(req.count):
+        ref = req.refs[i]
+        prof = None
+        for p in profs:
+            if p.ln == bytes(ref.obis):
+                prof = p
+        if prof is None:
+            prof = profs[ref.obis[2] % 3]
+        w = axdr.Writer(scratch)
+        res = prof.get(2, w, None, ref)
+        if isinstance(res, int):
+            if res < 0 or res > 255:
+                raise Violation("Data-Access-Result %d" % res)
+            continue
+        steps = 0
+        for _ in res:
+            w.reset()
+            steps += 1
+            if steps > 10000:
+                raise Violation("hang: endless buffer")
+        # a generator that ended early by BufferFull propagates it to the Pump: documented
+        # (the pump catches it); any other exception reaches the fuzzer
+
+
+TARGETS = {
+    "hdlc": hdlc_input,
+    "wrapper": wrapper_input,
+    "axdr": axdr_input,
+    "acse": acse_input,
+    "xdlms": xdlms_input,
+    "security": security_input,
+    "assoc_public": assoc_public_input,
+    "assoc_reader": assoc_reader_input,
+    "assoc_mgmt": assoc_mgmt_input,
+    "profile": profile_input,
+    "stack_hdlc": stack_hdlc_input,
+}
+
+# exceptions a target documents (the fuzzer catches them; anything else is a crash)
+DOCUMENTED = {
+    "profile": ("BufferFull",),
+}
+
+
+def run_one(name, data):
+    """Run one input through a target; documented exceptions are swallowed."""
+    from dlms import axdr
+
+    try:
+        TARGETS[name](data)
+    except axdr.BufferFull:
+        if "BufferFull" not in DOCUMENTED.get(name, ()):
+            raise
