@@ -75,6 +75,10 @@ def parse_args(argv=None):
                    help="load the firmware .mpy files into the GC heap, as stock MicroPython does "
                         "with deployed files (default: execute them in place from a ROMFS image "
                         "outside the heap, as a frozen or ROMFS firmware build does)")
+    p.add_argument("--firmware-dir", default=None, metavar="DIR",
+                   help="run the firmware deployed into DIR (a virtual board's filesystem "
+                        "filled by tools/deploy.py --board unix: its main.py and .mpy files) "
+                        "instead of building it from this repository; implies --mpy-in-heap")
     p.add_argument("--micropython", default=None,
                    help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
                         "installed in .venv); it loads the firmware .mpy into its heap, as "
@@ -209,9 +213,9 @@ def build_romfs(src=MPY_DIR, image=ROMFS_IMAGE):
     return image
 
 
-def mp_env():
+def mp_env(path=MPY_DIR):
     env = dict(os.environ)
-    env["MICROPYPATH"] = MPY_DIR
+    env["MICROPYPATH"] = path
     return env
 
 
@@ -265,7 +269,12 @@ def main(argv=None):
     meter_args += ["--ctl-fd", str(ctl_r)]
     for fd in fds:
         os.set_inheritable(fd, True)
-    build_mpy()
+    fw_dir = MPY_DIR
+    if args.firmware_dir:  # the deployed files only, loaded into the heap as on a board
+        fw_dir = os.path.abspath(args.firmware_dir)
+        args.mpy_in_heap = True
+    else:
+        build_mpy()
     script = ["-m", "main"]  # boards/unix/main.py, compiled into build/mpy-unix
     heap = ["-X", "heapsize=" + args.heap]
     binary = args.micropython or os.environ.get("MICROPYTHON")
@@ -276,11 +285,12 @@ def main(argv=None):
         rom = "-" if args.mpy_in_heap else build_romfs()
         argv2 = [sys.executable, host, str(ctl_w), rom, "micropython"] + heap + script
         argv2 += meter_args + ["--pid", str(os.getpid())]
-        os.execve(sys.executable, argv2, mp_env())
+        os.execve(sys.executable, argv2, mp_env(fw_dir))
     # A separate binary: stay in between, forward signals, die together.
     argv2 = [binary] + heap + script + meter_args + ["--pid", str(os.getpid())]
 
-    child = subprocess.Popen(argv2, env=mp_env(), pass_fds=fds, preexec_fn=_die_with_parent)
+    child = subprocess.Popen(argv2, env=mp_env(fw_dir), pass_fds=fds,
+                             preexec_fn=_die_with_parent)
 
     def forward(signum, _frame):
         try:
