@@ -36,6 +36,7 @@ SERVER_LOGICAL = 1
 SERVER_PHYSICAL = 17
 LLS_PASSWORD = b"12345678"
 IO_TIMEOUT = 5.0
+SERIAL_BAUD = 9600  # HDLC serial line (the virtual meter's pty ignores it; hil.py sets it)
 
 # management client and suite-0 keys of a fresh meter (design/virtual-meter.md)
 PUBLIC, READER, MANAGEMENT = 16, 32, 1
@@ -115,7 +116,7 @@ class _ByteMover(RecordingMixin):
                                                  timeout=self.timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         else:
-            self.ser = serial.Serial(self.target, baudrate=9600, timeout=0.05)
+            self.ser = serial.Serial(self.target, baudrate=SERIAL_BAUD, timeout=0.05)
             self.ser.reset_input_buffer()
 
     def close(self):
@@ -180,7 +181,7 @@ class GuruxClient:
 
     def __init__(self, transport, target, client=16, password=None, max_pdu=None,
                  max_info=None, timeout=IO_TIMEOUT, server_address=None, hls=None,
-                 ek=MGMT_EK, ak=MGMT_AK, system_title=GURUX_TITLE, invocation_counter=1):
+                 ek=None, ak=None, system_title=GURUX_TITLE, invocation_counter=1):
         """hls: HLS-GMAC with suite-0 ciphering (authenticated and encrypted); default:
         for client 1 (management). ek/ak/system_title/invocation_counter: the client's
         ciphering parameters (the counter of the first protected APDU)."""
@@ -188,6 +189,8 @@ class GuruxClient:
         from gurux_dlms.enums import Authentication, InterfaceType, Security
         from gurux_dlms.secure import GXDLMSSecureClient
 
+        ek = MGMT_EK if ek is None else ek  # resolved now: hil.py may have changed them
+        ak = MGMT_AK if ak is None else ak
         self.transport = transport
         self.io = _ByteMover(transport, target, timeout)
         c = GXDLMSSecureClient(True)
@@ -539,7 +542,7 @@ class CosemClient:
     """
 
     def __init__(self, transport, target, client=16, password=None, max_pdu=65535,
-                 timeout=IO_TIMEOUT, hls=None, ek=MGMT_EK, ak=MGMT_AK,
+                 timeout=IO_TIMEOUT, hls=None, ek=None, ak=None,
                  system_title=COSEM_TITLE, invocation_counter=1):
         """hls: HLS-GMAC with suite-0 ciphering (general-glo-ciphering DB, SC 30); default:
         for client 1 (management)."""
@@ -550,6 +553,8 @@ class CosemClient:
                                          LowLevelSecurityAuthentication,
                                          NoSecurityAuthentication)
 
+        ek = MGMT_EK if ek is None else ek  # resolved now: hil.py may have changed them
+        ak = MGMT_AK if ak is None else ak
         self.transport = transport
         if transport == "tcp":
             self.io = _RecordingIO(BlockingTcpIO(host="127.0.0.1", port=int(target),
@@ -558,7 +563,7 @@ class CosemClient:
                              server_logical_address=SERVER_LOGICAL, io=self.io,
                              timeout=timeout)
         else:
-            self.io = _RecordingIO(SerialIO(port_name=target, baud_rate=9600,
+            self.io = _RecordingIO(SerialIO(port_name=target, baud_rate=SERIAL_BAUD,
                                             timeout=timeout),
                                    length_framing=(client == MANAGEMENT) if hls is None else hls)
             t = HdlcTransport(client_logical_address=client,
@@ -812,13 +817,16 @@ def ciphered_header(apdu):
     return a[0], title, a[p], int.from_bytes(a[p + 1:p + 5], "big"), p + 5
 
 
-def open_ciphered(apdu, ek=MGMT_EK, ak=MGMT_AK, title=SERVER_TITLE):
+def open_ciphered(apdu, ek=None, ak=None, title=None):
     """Verify the 12-octet GCM tag of one protected APDU (SC 30: authenticated and
     encrypted) independently, with pyca ``cryptography``: IV = title || IC, AAD = SC || AK.
     Returns (IC, plaintext); raises cryptography.exceptions.InvalidTag if it is wrong.
     (gurux-dlms 1.0.203 does not verify tags when it decrypts.)"""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+    ek = MGMT_EK if ek is None else ek  # resolved now: hil.py may have changed them
+    ak = MGMT_AK if ak is None else ak
+    title = SERVER_TITLE if title is None else title
     _tag, t, sc, ic, p = ciphered_header(apdu)
     if t is not None:
         title = t

@@ -101,3 +101,27 @@ def pytest_collect_file(parent, file_path):
             file_path.name.startswith("test_") or file_path.name.startswith("mp_test_")):
         return MpFile.from_parent(parent, path=file_path)
     return None
+
+
+# ------------------------------------------------------------ hardware in the loop (hil.py)
+def pytest_addoption(parser):
+    import hil
+
+    hil.add_options(parser)
+
+
+def pytest_configure(config):
+    import hil
+
+    hil.configure(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    import hil
+
+    if not hil.enabled():
+        return
+    for item in items:
+        why = hil.skip_reason(item)
+        if why:
+            item.add_marker(pytest.mark.skip(reason=why))

@@ -203,7 +203,13 @@ def _module_meter(tmp_path_factory, heap=None, extra_args=()):
 
 @pytest.fixture(scope="module")
 def vmeter(tmp_path_factory):
-    """One virtual meter (TCP + pty) shared by the tests of a module."""
+    """One virtual meter (TCP + pty) shared by the tests of a module; in HIL mode
+    (``--hil-port``, host_tests/hil.py) the meter on that serial port instead."""
+    import hil
+
+    if hil.enabled():
+        yield hil.meter()
+        return
     yield from _module_meter(tmp_path_factory)
 
 

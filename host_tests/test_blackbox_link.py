@@ -18,6 +18,7 @@ import tty
 
 import pytest
 
+import hil
 import running_meter as vm  # noqa: E402
 vmeter = vm.vmeter  # the module-scoped pytest fixture
 
@@ -39,9 +40,10 @@ def _fcs_bytes(data):
 
 
 FLAG = 0x7E
-SRV_2 = b"\x02\x23"  # server upper (logical) 1, lower (physical) 17, 2-byte form
-SRV_1 = b"\x03"  # logical 1 only
-SRV_4 = b"\x00\x02\x00\x23"
+# the meter's address: upper (logical) 1, lower (physical) 17 unless HIL options say otherwise
+SRV_2 = hil.server_address(2)  # 02 23
+SRV_1 = hil.server_address(1)  # 03: logical only
+SRV_4 = hil.server_address(4)  # 00 02 00 23
 CLIENT_PUBLIC = 0x21  # client SAP 16
 CLIENT_READER = 0x41  # client SAP 32
 
@@ -147,13 +149,21 @@ class Pty:
     reader (no byte stuffing, see dlms-vectors 2)."""
 
     def __init__(self, path):
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.fd)
+        self.ser = None
+        if hil.enabled():  # a real serial port: pyserial sets the baud rate, 8N1, raw
+            self.ser = hil.open_serial(path)
+            self.fd = self.ser.fileno()
+        else:
+            self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            tty.setraw(self.fd)
         self.buf = bytearray()
         self.drain()
 
     def close(self):
-        os.close(self.fd)
+        if self.ser is not None:
+            self.ser.close()
+        else:
+            os.close(self.fd)
 
     def write(self, data):
         view = memoryview(bytes(data))
@@ -354,8 +364,19 @@ class Wrapper:
 H = bytes.fromhex
 # dlms-vectors 3.1 / 3.2 / 3.3
 AARQ_PUBLIC = H("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
-AARQ_LLS = H("6036A1090607608574050801018A0207808B0760857405080201AC0A80083132333435363738"
-             "BE10040E01000000065F1F0400007E1F04B0")
+AARQ_LLS_VECTOR = H("6036A1090607608574050801018A0207808B0760857405080201AC0A8008"
+                    "3132333435363738BE10040E01000000065F1F0400007E1F04B0")
+
+
+def lls_aarq(password):
+    """dlms-vectors 3.2 with another password (calling-authentication-value [AC])."""
+    body = (H("A1090607608574050801018A0207808B0760857405080201")
+            + bytes([0xAC, len(password) + 2, 0x80, len(password)]) + password
+            + H("BE10040E01000000065F1F0400007E1F04B0"))
+    return bytes([0x60, len(body)]) + body
+
+
+AARQ_LLS = lls_aarq(hil.PASSWORD)
 AARQ_HLS5 = H("6036A1090607608574050801018A0207808B0760857405080205AC0A80084B35366956616759"
               "BE10040E01000000065F1F0400007E1F04B0")
 # the same InitiateRequest with a client max PDU of 128
@@ -466,12 +487,15 @@ def associate(transport, h_or_w, aarq=AARQ_PUBLIC):
 # ====================================================================== helper self-tests
 def test_crc_helper_matches_published_vectors():
     # dlms-vectors 2.1 (SNRM), 2.9 (jDLMS FCS list)
-    assert hdlc_frame(SRV_2, CLIENT_PUBLIC, SNRM) == H("7EA00802232193BD647E")
-    assert hdlc_frame(SRV_4, CLIENT_PUBLIC, SNRM) == H("7EA00A00020023219318717E")
+    assert hdlc_frame(H("0223"), CLIENT_PUBLIC, SNRM) == H("7EA00802232193BD647E")
+    assert hdlc_frame(H("00020023"), CLIENT_PUBLIC, SNRM) == H("7EA00A00020023219318717E")
+    assert lls_aarq(b"12345678") == AARQ_LLS_VECTOR
+    assert [hil.server_address(n, 1, 17) for n in (1, 2, 4)] == [H("03"), H("0223"),
+                                                                 H("00020023")]
     assert _fcs_bytes(H("A0199575546835E6E600C0018100080000010000FF0100")) == H("0DFD")
     assert _fcs_bytes(H("A01E7595966F67E6E700C4018100090C07D20C04030A060BFF007800")) == H("F330")
     ua = Frame(H("A023210002002373F6C58180140502008006020080070400000001080400000001CE6A"))
-    assert ua.fcs_ok and ua.hcs_ok and ua.ctrl == UA and ua.src == SRV_4
+    assert ua.fcs_ok and ua.hcs_ok and ua.ctrl == UA and ua.src == H("00020023")
     assert ua_params(ua.info) == {5: 128, 6: 128, 7: 1, 8: 1}
 
 
@@ -539,8 +563,13 @@ def test_bad_hcs_is_dropped_and_link_still_serves(hdlc):
     assert aare_result(aare)[:3] == (0, 1, 0), aare.hex()
 
 
-@pytest.mark.parametrize("server", [H("0225"), H("0423"), H("00020025"), H("05")],
-                         ids=["phys18", "logical2", "4byte-phys18", "1byte-logical2"])
+# (with the default address 1/17: 02 25, 04 23, 00 02 00 25, 05)
+@pytest.mark.parametrize("server", [
+    hil.server_address(2, lower=hil.SERVER_PHYSICAL + 1),
+    hil.server_address(2, upper=hil.SERVER_LOGICAL + 1),
+    hil.server_address(4, lower=hil.SERVER_PHYSICAL + 1),
+    hil.server_address(1, upper=hil.SERVER_LOGICAL + 1)],
+    ids=["phys18", "logical2", "4byte-phys18", "1byte-logical2"])
 def test_wrong_server_address_gets_no_answer(vmeter, server):
     h = Hdlc(vmeter.serial, server=server)
     try:
