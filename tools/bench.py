@@ -13,6 +13,11 @@
    behind the fake SPI bus): idle, instantaneous read, energy drain, persist.
 5. Flash writes per simulated day of meter time (Engine.poll driven by a simulated clock),
    littlefs block programs/erases per write, and the flash life they imply.
+6. Boards' memory budget (`--only boards`): the deployed firmware's .mpy size per board,
+   the heap after boot and the heap a management session needs while it downloads the whole
+   40-day load profile over HDLC, with the firmware .mpy in the heap (stock MicroPython) and
+   executed in place (ROMFS/frozen build); the verdict per board (docs/boards.md). This
+   section drives the session with the test client gurux-dlms (host_tests/clients.py).
 7. Load profile download (`--only profile`): rows per second of the whole 40-day load
    profile (3,841 rows, tools/seed_history.py) read by a reader association at PDU 1024
    over TCP and over HDLC on the pty (the project's own client, tools/dlms_client.py), each
@@ -764,6 +769,184 @@ def _years(days):
     return "%.0f" % y if y >= 10 else "%.1f" % y
 
 
+# ------------------------------------------------------------------ boards: memory budget
+# Free GC heap after boot of stock MicroPython (design/platform.md; the PSRAM figure is what
+# the SPIRAM firmware reports for a 4 MB PSRAM, not measured here).
+BOARD_FREE_KB = (("ESP32 without PSRAM", 110), ("ESP32 with 4 MB PSRAM", 4000),
+                 ("Raspberry Pi Pico (RP2040)", 192))
+HEADROOM = 1.25  # stock firmware "suffices" when the free heap is >= 1.25 x what is needed
+LP_DAYS = 40
+LP_END = "2026-03-01T00:00:00"
+LP_ROWS = LP_DAYS * 96 + 1  # the seeded rows + the one the meter captures at start
+
+
+def _deployed_sizes():
+    """{board: (module count, .mpy bytes, main.py bytes)} as tools/deploy.py builds them."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import deploy
+
+    out = {}
+    for board in ("esp32", "rp2040"):
+        files = deploy.build(board)
+        mpy = [f for p, f in files.items() if p.endswith(".mpy")]
+        out[board] = (len(mpy), sum(os.path.getsize(f) for f in mpy),
+                      os.path.getsize(files["main.py"]))
+    return out
+
+
+def _lp_session(seed, heap, extra, tmp):
+    """Start a meter on a copy of the seeded state (HDLC only: a board has no TCP) and run
+    a management session (HLS-GMAC, ciphered) that reads the object list and the whole load
+    profile. Returns (ready line, rows read) or (ready line or None, None) if it failed."""
+    import shutil
+
+    sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+    import clients as cl
+    import running_meter as rm
+
+    run = tempfile.mkdtemp(prefix="lp-", dir=tmp)
+    state = os.path.join(run, "state")
+    shutil.copytree(seed, state)
+    try:
+        m = rm.start_meter(run, heap="%dwK" % heap, tcp="off", state=state,
+                           extra_args=["--start-time", LP_END] + list(extra))
+    except rm.MeterStartError:
+        return None, None
+    rows = None
+    try:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # gurux prints on stdout
+            with cl.GuruxClient("hdlc", m.serial, cl.MANAGEMENT, invocation_counter=1,
+                                timeout=20) as g:
+                g.object_list()
+                lp = g.make_object("1.0.99.1.0.255", 7)
+                g.read_object(lp, 3)
+                g.read_object(lp, 2)
+                rows = len(lp.buffer)
+    except Exception:
+        rows = None
+    finally:
+        m.stop(check=False)
+        shutil.rmtree(run, ignore_errors=True)
+    if not m.alive() and m.returncode not in (0, None):
+        rows = None  # died (MemoryError at shutdown counts too)
+    return m.ready, rows
+
+
+def _smallest_lp_heap(seed, extra, tmp, lo=40, hi=320):
+    """Binary search (wK) for the smallest heap at which the session reads every row."""
+    ready, rows = _lp_session(seed, hi, extra, tmp)
+    if rows != LP_ROWS:
+        return None, ready
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if _lp_session(seed, mid, extra, tmp)[1] == LP_ROWS:
+            hi = mid
+        else:
+            lo = mid
+    return hi, ready
+
+
+QSTR_POOL = r"""
+import gc
+import micropython
+micropython.qstr_info()
+import app, optical, rs485, board, chip_link, flash, load_spec
+from drivers import atm90e32
+from meter import profile_log
+gc.collect()
+micropython.qstr_info()
+"""
+
+
+def _qstr_pool_bytes():
+    """RAM of the qstrs the firmware's .mpy files intern when imported (the meter's modules,
+    as the virtual meter imports them): what a frozen build keeps in flash instead."""
+    import re
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import virtual_meter
+
+    env = dict(os.environ)
+    env["MICROPYPATH"] = virtual_meter.build_mpy()
+    mp = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
+    out = subprocess.run([mp, "-c", QSTR_POOL], env=env, capture_output=True, text=True,
+                         timeout=120).stdout
+    total = [int(x) for x in re.findall(r"n_total_bytes=(\d+)", out)]
+    n = [int(x) for x in re.findall(r"n_qstr=(\d+)", out)]
+    if len(total) != 2:
+        return None, None
+    return total[1] - total[0], n[1] - n[0]
+
+
+def bench_boards():
+    import shutil
+
+    sizes = _deployed_sizes()
+    print("Boards: memory budget (docs/boards.md)")
+    print("  deployed firmware (tools/deploy.py; viper modules for the board's CPU, the rest")
+    print("  plain bytecode; main.py as source):")
+    for board, (n, total, main_py) in sizes.items():
+        print("    %-7s %2d .mpy files, %6d bytes (+ main.py %d bytes)" % (board, n, total,
+                                                                          main_py))
+    tmp = tempfile.mkdtemp(prefix="bench-boards-")
+    try:
+        seed = os.path.join(tmp, "seed")
+        p = subprocess.run([PY, os.path.join(ROOT, "tools", "seed_history.py"), "--state", seed,
+                            "--days", str(LP_DAYS), "--end", LP_END], capture_output=True,
+                           text=True, timeout=900)
+        if p.returncode != 0:
+            print("  seed_history failed:", p.stderr[-500:])
+            return
+        need = {}
+        for key, label, extra in (("frozen", "firmware in place (ROMFS image)", ()),
+                                  ("stock", "firmware .mpy in the heap (stock build)",
+                                   ("--mpy-in-heap",))):
+            k, ready = _smallest_lp_heap(seed, extra, tmp)
+            need[key] = k
+            boot = ready["heap_used"] / 2048.0 if ready else float("nan")
+            print("  %s:" % label)
+            print("    heap after boot: %.0f KB on a 32-bit board (%d bytes on this 64-bit "
+                  "host / 2)" % (boot, ready["heap_used"] if ready else 0))
+            if k is None:
+                print("    the 40-day session fails even at 320wK")
+            else:
+                print("    smallest --heap for a management session downloading the %d-row"
+                      % LP_ROWS)
+                print("    load profile over HDLC: %dwK (high-water mark incl. fragmentation,"
+                      " +-2wK)" % k)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    qbytes, nq = _qstr_pool_bytes()
+    need["romfs"] = need["frozen"]
+    if qbytes is not None and need["frozen"] is not None:
+        # a frozen build keeps the qstrs in flash too; converted like every other figure
+        # (64-bit bytes / 2), which undercounts the saving (the strings are as long on a
+        # 32-bit board): a conservative estimate
+        need["frozen"] = need["romfs"] - int(qbytes / 2048.0)
+        print("  the same firmware frozen into a custom build keeps its qstr pool in flash as")
+        print("  well: %d names, %d bytes on this host (~%d KB on a board) interned in RAM by"
+              % (nq, qbytes, qbytes // 2048))
+        print("  ROMFS/.mpy loading; frozen-build estimate = %dwK - %dwK = %dwK"
+              % (need["romfs"], qbytes // 2048, need["frozen"]))
+    print("  per board (suffices = free heap >= %.2f x the smallest working heap):" % HEADROOM)
+    for label, free in BOARD_FREE_KB:
+        cells = []
+        for key, name in (("stock", "stock .mpy"), ("romfs", "ROMFS"),
+                          ("frozen", "frozen (est.)")):
+            k = need[key]
+            if k is None:
+                cells.append("%s: fails" % name)
+                continue
+            ratio = free / float(k)
+            verdict = ("suffices" if ratio >= HEADROOM else
+                       "fits, headroom < 25 %" if ratio >= 1 else "does not fit")
+            cells.append("%s: %s (%.0f %% headroom)" % (name, verdict, (ratio - 1) * 100))
+        print("    %-28s %5d KB free: %s" % (label, free, "; ".join(cells)))
+
+
 # ------------------------------------------------------------------ load profile download
 PROFILE_LN = (1, 0, 99, 1, 0, 255)
 PROFILE_END = "2026-03-01T00:00:00"
@@ -978,6 +1161,7 @@ def main():
         ("heap", bench_heap),
         ("engine", lambda: bench_engine_cpu(100 if q else 300)),
         ("flash", lambda: bench_flash_day(hours=6.0 if q else 24.0)),
+        ("boards", bench_boards),
         ("profile", lambda: bench_profile(1 if q else 3)),
     )
     if a.only is not None and a.only not in dict(sections):
