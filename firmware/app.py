@@ -295,6 +295,7 @@ class App:
                 ("billing", "bill", 21, objects.BILLING_ENTRIES),
                 ("events", "ev", 6, objects.EVENT_LOG_ENTRIES)):
             logs[key] = ProfileLog(root, name, row, entries)
+        gc.collect()  # recovery listed the directory: its garbage grows with the history
         return logs
 
     def _start_history(self):
@@ -381,11 +382,26 @@ class App:
             _STATE_FMT, self.boots, meter_ns, host_ns, utc, 1 if clean else 0, status))
 
     def shutdown(self):
-        """Clean shutdown: take what the metering IC has counted, persist everything."""
-        if self.engine is not None:
-            self.engine.shutdown(self.board.meter_ms())
-        self.history.log_event(meter_history.EV_POWER_DOWN)
-        self.persist(clean=True)
+        """Clean shutdown: take what the metering IC has counted, persist everything. Each
+        step runs even if an earlier one failed (a full heap must not cost the energy)."""
+        gc.collect()  # a session may have left the heap full: make room for the writes
+        eng = self.engine
+        if eng is not None and not self._guard("shutdown", eng.shutdown, self.board.meter_ms()):
+            gc.collect()  # the energy first: once more, with what the failure freed
+            self._guard("shutdown", eng.persist, self.board.meter_ms())
+        self._guard("shutdown", self.history.log_event, meter_history.EV_POWER_DOWN)
+        self._guard("shutdown", self.persist, True)
+
+    def _guard(self, where, fn, *args):
+        """fn(*args); an exception is reported to the board and survived. True if it ran."""
+        try:
+            fn(*args)
+            return True
+        except Exception as e:  # MemoryError near the heap limit, a flash error
+            on_error = getattr(self.board, "log_error", None)
+            if on_error is not None:
+                on_error(where, e)
+            return False
 
     def tick(self):
         """Once per main-loop round: metering, captures, the alive record."""
@@ -401,10 +417,12 @@ class App:
 
     def run(self, stop_requested=None):
         """Serve until stop_requested() is true (or a watch callback returns False); the
-        metering engine is polled between rounds (it does only what is due)."""
+        metering engine and the history are polled between rounds (they do only what is
+        due). An error in a round (MemoryError on a full heap, a flash error) is reported
+        and the next round goes on: the meter never stops for it."""
         server = self.server
         while server.run_once(20):
-            self.tick()
+            self._guard("meter", self.tick)
             if stop_requested is not None and stop_requested():
                 break
         self.shutdown()

@@ -114,29 +114,31 @@ class ProfileGeneric(CosemObject):
     def capture(self, utc, status=0):
         """Store one row stamped ``utc`` (seconds since 2000, UTC) with the values of the
         capture objects now. ``status``: clock_status bits (invalid, doubtful) for the clock
-        column. Returns True if the row reached flash."""
+        column. Returns True if the row reached flash; False if it did not (the ring or
+        flash refused it, or a value source failed, e.g. MemoryError on a full heap: the row
+        is missed, never stored with a made-up value, and the caller goes on)."""
         row = self.row
         p = 0
-        for c in self.columns:
-            kind = c[3]
-            if kind == CLOCK:
-                struct.pack_into(">IB", row, p, utc, status & 0x7F)
-            else:
-                v = c[4]() if c[4] is not None else 0
-                if v is None or v < 0:
-                    v = 0
-                if kind == U8:
-                    row[p] = v & 0xFF
-                elif kind == U16:
-                    struct.pack_into(">H", row, p, v & 0xFFFF)
-                else:
-                    struct.pack_into(">I", row, p, v & 0xFFFFFFFF)
-            p += _SIZE[kind]
-        if self.log is None:
-            return False
         try:
+            for c in self.columns:
+                kind = c[3]
+                if kind == CLOCK:
+                    struct.pack_into(">IB", row, p, utc, status & 0x7F)
+                else:
+                    v = c[4]() if c[4] is not None else 0
+                    if v is None or v < 0:
+                        v = 0
+                    if kind == U8:
+                        row[p] = v & 0xFF
+                    elif kind == U16:
+                        struct.pack_into(">H", row, p, v & 0xFFFF)
+                    else:
+                        struct.pack_into(">I", row, p, v & 0xFFFFFFFF)
+                p += _SIZE[kind]
+            if self.log is None:
+                return False
             self.log.append(row)
-        except OSError:
+        except Exception:  # OSError from flash, MemoryError, a failing source
             return False
         self.captures += 1
         for hook in self.on_capture:

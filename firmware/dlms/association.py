@@ -797,8 +797,9 @@ class Association:
         pos = self.pump.fill(out, _DATABLOCK_HEADER, self._limit(out))
         if self.pump.failed:
             dar = self.pump.failed
+            block = self.block_no  # the number of this (last) block: taken before the abort
             self._abort_block()
-            self._block_error(req.invoke, self.block_no, dar, w)
+            self._block_error(req.invoke, block, dar, w)
             return
         self._emit_block(out, w, pos - _DATABLOCK_HEADER)
 
