@@ -54,6 +54,46 @@ def replay(name, paths):
     return 1 if bad else 0
 
 
+# session targets: input = `skip` leading bytes (the HDLC link configuration), then records
+# flags(1) | length(2) | payload (targets.encode_records)
+SESSION_TARGETS = {"hdlc": 1, "stack_hdlc": 1, "wrapper": 0, "assoc_public": 0,
+                   "assoc_reader": 0, "assoc_mgmt": 0}
+
+
+def record_mutator(atheris, targets, skip):
+    """Structure-aware mutation of session inputs: most of the time one record's payload is
+    mutated by libFuzzer's own mutator (so sizes can change without shifting the records
+    that follow), or its flags changed, or records duplicated, dropped or swapped; now and
+    then the whole input is mutated as bytes (length lies in the record structure itself)."""
+    import random
+
+    def mutate(data, max_size, seed):
+        rng = random.Random(seed)
+        recs = targets.records(data[skip:]) if len(data) > skip else []
+        if not recs or rng.random() < 0.15:
+            return atheris.Mutate(data, max_size)
+        head = bytes(data[:skip])
+        k = rng.randrange(len(recs))
+        flags, payload = recs[k]
+        op = rng.random()
+        if op < 0.65:
+            room = max_size - (len(data) - len(payload))
+            recs[k] = (flags, atheris.Mutate(payload, max(1, min(room, 2 * len(payload) + 64))))
+        elif op < 0.75:
+            recs[k] = (flags ^ (1 << rng.randrange(8)), payload)
+        elif op < 0.85:
+            recs.insert(k, recs[k])
+        elif op < 0.93 and len(recs) > 1:
+            del recs[k]
+        else:
+            j = rng.randrange(len(recs))
+            recs[k], recs[j] = recs[j], recs[k]
+        out = head + targets.encode_records(recs)
+        return out[:max_size]
+
+    return mutate
+
+
 def main():
     argv = sys.argv[1:]
     if argv and argv[0] == "--replay":
@@ -84,10 +124,14 @@ def main():
     def one(data):
         run_one(name, data)
 
+    mutator = None
+    if name in SESSION_TARGETS:
+        mutator = record_mutator(atheris, targets, SESSION_TARGETS[name])
+
     # libFuzzer runs itself again for -merge/-fork through a shell with argv joined by
     # spaces: argv[0] carries the interpreter and the target
     me = "%s %s %s" % (sys.executable, os.path.abspath(__file__), name)
-    atheris.Setup([me] + argv[1:], one)
+    atheris.Setup([me] + argv[1:], one, custom_mutator=mutator)
     atheris.Fuzz()
 
 

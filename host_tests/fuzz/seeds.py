@@ -107,6 +107,24 @@ def _plain_of(apdu, lib):
         return None
 
 
+def segmented_session(apdu, info=128, client=0x21, server=b"\x02\x23"):
+    """HDLC records (framed by the harness) of a client that sends SNRM, then ``apdu`` in
+    segments of ``info`` octets (N(S) counting up, S bit on all but the last), then DISC:
+    the recorded clients never segment a request, the link must still reassemble one."""
+    recs = [(T.HDLC_FRAME, server + bytes([client, 0x93]))]
+    data = b"\xe6\xe6\x00" + bytes(apdu)
+    ns = 0
+    for i in range(0, len(data), info):
+        chunk = data[i:i + info]
+        more = i + info < len(data)
+        ctrl = 0x10 | ((ns & 7) << 1)
+        recs.append((T.HDLC_FRAME | (T.HDLC_SEGMENT if more else 0),
+                     server + bytes([client, ctrl]) + chunk))
+        ns += 1
+    recs.append((T.HDLC_FRAME, server + bytes([client, 0x53])))
+    return recs
+
+
 def build(out):
     """Write every target's seeds into out/<target>/; returns {target: count}."""
     seeds = {name: [] for name in T.TARGETS}
@@ -117,6 +135,17 @@ def build(out):
                 s = bytes([cfg]) + T.encode_records([(0, c) for c in tx])
                 seeds["hdlc"].append(s)
                 seeds["stack_hdlc"].append(s)
+            # the same frames as bodies the harness frames (HCS/FCS always right)
+            framed = []
+            for c in tx:
+                b = T.hdlc_body(c)
+                if b is None:
+                    framed.append((0, c))
+                else:
+                    framed.append((T.HDLC_FRAME | (T.HDLC_SEGMENT if b[1] else 0), b[0]))
+            s = b"\x00" + T.encode_records(framed)
+            seeds["hdlc"].append(s)
+            seeds["stack_hdlc"].append(s)
             # a frame split into single bytes and slow bytes
             seeds["hdlc"].append(b"\x06" + T.encode_records([(0x11, c) for c in tx[:6]]))
         else:
@@ -160,6 +189,14 @@ def build(out):
     for f in HDLC_FRAMES:
         seeds["hdlc"].append(b"\x00" + T.encode_records([(0, h(f))]))
     seeds["hdlc"].append(b"\x00" + T.encode_records([(0, h(f)) for f in HDLC_FRAMES]))
+    # long requests in segments: a SET of a 1000-octet value, a GET with-list of 16
+    long_set = h("C101C1 0001 00002A0000FF 02 00 09 8203E8") + bytes(range(256)) * 3 + bytes(232)
+    get16 = h("C003C1 10") + h("0001 00002A0000FF 02 00") * 16
+    for cfg, info in ((0, 128), (1, 512)):
+        for apdu in (long_set, get16, long_set + b"\x00" * 60):
+            s = bytes([cfg]) + T.encode_records(segmented_session(apdu, info))
+            seeds["hdlc"].append(s)
+            seeds["stack_hdlc"].append(s)
     for a in AARQS:
         seeds["acse"].append(h(a))
     for x in XDLMS:

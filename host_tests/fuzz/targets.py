@@ -149,6 +149,59 @@ def check_frame(frame):
 
 
 _HDLC_STEPS = (0, 1, 5, 30, 1000, 130000)  # ms between records (inter-octet 25 ms, inactivity 120 s)
+HDLC_FRAME = 0x20  # record flag: the payload is a frame body (addresses, control, information)
+HDLC_SEGMENT = 0x40  # with HDLC_FRAME: the segmentation bit is set
+
+
+def hdlc_split(body):
+    """(header, information) of a frame body: destination (1..4 bytes, LSB 1 on the last),
+    source (the same), control -- scanned as the receiver does."""
+    i = 0
+    for _ in range(2):
+        k = 0
+        while i < len(body) and k < 4:
+            k += 1
+            i += 1
+            if body[i - 1] & 1:
+                break
+    i += 1
+    return body[:i], body[i:]
+
+
+def hdlc_frame(body, segmented=False):
+    """A frame with flags, the right length, HCS and FCS around a body (what a client's
+    HDLC layer adds; the fuzzer then mutates what the link's state machine sees)."""
+    from dlms.fcs import fcs16
+
+    hdr, info = hdlc_split(bytes(body))
+    info = info[:0x7FF - 4 - len(hdr) - 2 - 2]
+    flen = 2 + len(hdr) + (2 + len(info) if info else 0) + 2
+    f = bytearray([0xA0 | (0x08 if segmented else 0) | (flen >> 8), flen & 0xFF]) + hdr
+    if info:
+        c = fcs16(f, 0, len(f))
+        f += bytes([c & 0xFF, c >> 8]) + info
+    c = fcs16(f, 0, len(f))
+    f += bytes([c & 0xFF, c >> 8])
+    return b"\x7e" + bytes(f) + b"\x7e"
+
+
+def hdlc_body(frame):
+    """The inverse of hdlc_frame for a well-formed frame with flags: (body, segmented), or
+    None."""
+    f = bytes(frame)
+    if len(f) < 9 or f[0] != 0x7E or f[-1] != 0x7E or f[1] & 0xF0 != 0xA0:
+        return None
+    inner = f[3:-3]  # after the format, before the FCS
+    hdr, info = hdlc_split(inner)
+    if info:
+        info = info[2:]  # the HCS
+    return hdr + info, bool(f[1] & 0x08)
+
+
+def _hdlc_payload(flags, payload):
+    if flags & HDLC_FRAME:
+        return hdlc_frame(payload, bool(flags & HDLC_SEGMENT))
+    return payload
 
 
 def _hdlc_link(cfg):
@@ -179,9 +232,11 @@ def _drain(link, sent):
 def hdlc_input(data):
     """First byte: link configuration (bit 0 info field 512 instead of 128, bits 1/2
     window 7 tx/rx). Records: flags low 3 bits = time step before the bytes, bit 3 = the
-    upper layer answers nothing, bit 4 = the payload arrives byte by byte. The upper layer
-    answers a request with a reply whose length follows from the request (up to the whole
-    reply view, so replies are segmented)."""
+    upper layer answers nothing, bit 4 = the payload arrives byte by byte, bit 5
+    (HDLC_FRAME) = the payload is a frame body that the harness frames (length, HCS, FCS,
+    flags; bit 6 the segmentation bit), so that mutations reach the state machine instead
+    of failing the FCS. The upper layer answers a request with a reply whose length follows
+    from the request (up to the whole reply view, so replies are segmented)."""
     if not data:
         return
     link = _hdlc_link(data[0])
@@ -189,6 +244,7 @@ def hdlc_input(data):
     sent = []
     for flags, payload in records(data[1:]):
         now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        payload = _hdlc_payload(flags, payload)
         mv = memoryview(payload)
         n = len(payload)
         step = 1 if flags & 0x10 else n
@@ -833,7 +889,8 @@ def assoc_mgmt_input(data):
 # ------------------------------------------------------------------------------ HDLC stack
 def stack_hdlc_input(data):
     """HDLC bytes through a Link into an Association, wired as ports.HdlcPort does (the
-    client SAP comes from the frames). Records: flags low 3 bits = time step."""
+    client SAP comes from the frames). Records: flags low 3 bits = time step; bits 5, 6 as
+    for hdlc_input (the harness frames the payload)."""
     from dlms import association
 
     if not data:
@@ -845,6 +902,7 @@ def stack_hdlc_input(data):
     sent = []
     for flags, payload in records(data[1:]):
         now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        payload = _hdlc_payload(flags, payload)
         mv = memoryview(payload)
         n = len(payload)
         start = 0
