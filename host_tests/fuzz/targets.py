@@ -92,6 +92,100 @@ def _self_test_once(aes_factory=None):
     return _SELF_TEST[0]
 
 
+class _FastGcm:
+    """dlms.gcm.Gcm's interface on pyca ``cryptography`` (OpenSSL): the fuzzing harness's
+    stand-in under CPython, where the firmware's pure-Python GHASH takes most of the time of
+    a ciphered session. The GCM arithmetic is not what is fuzzed (its known-answer and NIST
+    tests are in host_tests/fw/test_gcm.py); every caller, every length and tag decision in
+    dlms/security.py is the firmware's. DLMS_FUZZ_FIRMWARE_GCM=1 keeps the firmware's Gcm;
+    the corpus replay under MicroPython (test_fuzz_regressions) always uses it."""
+
+    def __init__(self, key, aes_factory=None):
+        from cryptography.hazmat.primitives.ciphers import algorithms
+
+        if len(key) != 16:
+            raise ValueError("key length")
+        self._alg = algorithms.AES(bytes(key))
+
+    @staticmethod
+    def _aad(aad):
+        if aad is None:
+            return b""
+        if isinstance(aad, (list, tuple)):
+            return b"".join(bytes(x) for x in aad)
+        return bytes(aad)
+
+    def _enc(self, iv, aad, pt, tag_len):
+        from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+        e = Cipher(self._alg, modes.GCM(bytes(iv))).encryptor()
+        e.authenticate_additional_data(self._aad(aad))
+        ct = e.update(bytes(pt)) + e.finalize()
+        return ct + e.tag[:tag_len]
+
+    def _dec(self, iv, aad, ct, tag):
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+        try:
+            d = Cipher(self._alg, modes.GCM(bytes(iv), bytes(tag),
+                                            min_tag_length=len(tag))).decryptor()
+            d.authenticate_additional_data(self._aad(aad))
+            return d.update(bytes(ct)) + d.finalize()
+        except (InvalidTag, ValueError):
+            return None
+
+    def encrypt(self, iv, aad, plaintext, out, tag_len=12):
+        r = self._enc(iv, aad, plaintext, tag_len)
+        out[0:len(r)] = r
+        return len(r)
+
+    def encrypt_in_place(self, iv, aad, buf, start, end, tag_len=12):
+        r = self._enc(iv, aad, memoryview(buf)[start:end], tag_len)
+        buf[start:start + len(r)] = r
+        return len(r)
+
+    def decrypt(self, iv, aad, ct_and_tag, out, tag_len=12):
+        n = len(ct_and_tag) - tag_len
+        if n < 0:
+            return -1
+        if len(out) < n:
+            raise ValueError("output too small")
+        pt = self._dec(iv, aad, memoryview(ct_and_tag)[:n], memoryview(ct_and_tag)[n:])
+        if pt is None:
+            return -1
+        out[0:n] = pt
+        return n
+
+    def decrypt_in_place(self, iv, aad, buf, start, end, tag_len=12):
+        n = end - start - tag_len
+        if n < 0:
+            return -1
+        mv = memoryview(buf)
+        pt = self._dec(iv, aad, mv[start:start + n], mv[start + n:end])
+        if pt is None:
+            return -1
+        if n:
+            buf[start:start + n] = pt
+        return n
+
+    def gmac(self, iv, aad, tag_len=12):
+        return self._enc(iv, aad, b"", tag_len)
+
+    def __repr__(self):
+        return "<Gcm pyca>"
+
+
+def _patch_gcm():
+    """Use _FastGcm in dlms.security (and so in every Keys and Context) under CPython."""
+    if MICROPYTHON or _env("DLMS_FUZZ_FIRMWARE_GCM"):
+        return
+    from dlms import security
+
+    if security.Gcm is not _FastGcm:
+        security.Gcm = _FastGcm
+
+
 def _patch_self_test():
     global _real_self_test
     from dlms import gcm
@@ -481,6 +575,7 @@ def _keys():
     if not _KEYS:
         from dlms import security
 
+        _patch_gcm()
         _KEYS.append(security.Keys(EK, AK, bytes(range(0x60, 0x70))))
     return _KEYS[0]
 
@@ -663,6 +758,7 @@ def build_device(dirty=None):
     from meter.history import History
 
     _patch_self_test()
+    _patch_gcm()
     if dirty is None:
         dirty = [False]
 
@@ -818,6 +914,159 @@ M_AUTH = 6  # ... glo with SC 0x10 (authenticated only)
 M_REPLAY = 7  # the last protected APDU again, same counter
 
 
+# ------------------------------------------------------------------------------ responses
+def _expect(cond, what, apdu):
+    if not cond:
+        raise Violation("malformed response (%s): %s" % (what, _hex(apdu[:64])))
+
+
+def _get_data_result(r, apdu):
+    """Get-Data-Result: 00 Data | 01 Data-Access-Result."""
+    c = r.u8()
+    if c == 0:
+        r.data()
+    else:
+        _expect(c == 1, "data-result choice", apdu)
+        r.u8()
+
+
+def check_plain_response(apdu):
+    """A response APDU the meter sent in plain must have the shape of its kind (Green Book
+    ASN.1): every length right, every Data decodable, nothing left over."""
+    from dlms import axdr, ber
+
+    n = len(apdu)
+    tag = apdu[0]
+    if tag in (0x61, 0x63):
+        try:
+            _t, _s, e = ber.read_tlv(apdu, 0, n)
+        except axdr.DecodeError:
+            e = -1
+        _expect(e == n, "BER length", apdu)
+        return
+    if tag == 0xD8:
+        _expect(n == 3, "exception-response length", apdu)
+        return
+    r = axdr.Reader(apdu)
+    try:
+        r.u8()
+        choice = r.u8()
+        r.u8()  # invoke-id-and-priority
+        if tag == 0xC4:
+            if choice == 1:
+                _get_data_result(r, apdu)
+            elif choice == 2:
+                r.u8()
+                r.u32()
+                c = r.u8()
+                if c == 0:
+                    r.raw(r.length())
+                else:
+                    _expect(c == 1, "datablock choice", apdu)
+                    r.u8()
+            elif choice == 3:
+                for _ in range(r.length()):
+                    _get_data_result(r, apdu)
+            else:
+                _expect(False, "GET-Response choice", apdu)
+        elif tag == 0xC5:
+            if choice == 1:
+                r.u8()
+            elif choice == 2:
+                r.u32()
+            elif choice == 3:
+                r.u8()
+                r.u32()
+            elif choice in (4, 5):
+                for _ in range(r.length()):
+                    r.u8()
+                if choice == 4:
+                    r.u32()
+            else:
+                _expect(False, "SET-Response choice", apdu)
+        elif tag == 0xC7:
+            if choice == 1:
+                r.u8()
+                if r.u8():
+                    _get_data_result(r, apdu)
+            elif choice == 2:
+                r.u8()
+                r.u32()
+                r.raw(r.length())
+            elif choice == 3:
+                for _ in range(r.length()):
+                    r.u8()
+                    if r.u8():
+                        _get_data_result(r, apdu)
+            elif choice == 4:
+                r.u32()
+            else:
+                _expect(False, "ACTION-Response choice", apdu)
+        else:
+            _expect(False, "response tag", apdu)
+    except axdr.DecodeError as e:
+        _expect(False, "truncated: %s" % (e,), apdu)
+    _expect(r.remaining() == 0, "%d bytes left over" % r.remaining(), apdu)
+
+
+_GLO_RESPONSES = (0xCC, 0xCD, 0xCF)
+_DED_RESPONSES = (0xD4, 0xD5, 0xD7)
+
+
+def open_response(apdu, gcm, ded, last_ic):
+    """The plaintext of a protected response, its tag checked with the keys the harness
+    knows (gcm: the global key's, ded: the dedicated key's or None) and its invocation
+    counter above last_ic[0] (the meter never repeats one). Returns None when the response
+    was not protected (a plain exception-response)."""
+    n = len(apdu)
+    tag = apdu[0]
+    if tag == 0xD8 or tag == 0x61 or tag == 0x63:
+        return None
+    p = 1
+    if tag in (0xDB, 0xDC):
+        _expect(n > 10 and apdu[1] == 8 and bytes(apdu[2:10]) == SERVER_TITLE,
+                "general-ciphering title", apdu)
+        p = 10
+    else:
+        _expect(tag in _GLO_RESPONSES or tag in _DED_RESPONSES, "protected response tag",
+                apdu)
+    ln = apdu[p]
+    p += 1
+    if ln & 0x80:
+        k = ln & 0x7F
+        ln = 0
+        for i in range(k):
+            ln = (ln << 8) | apdu[p + i]
+        p += k
+    _expect(p + ln == n and ln >= 17, "ciphered length", apdu)
+    sc = apdu[p]
+    ic = (apdu[p + 1] << 24) | (apdu[p + 2] << 16) | (apdu[p + 3] << 8) | apdu[p + 4]
+    _expect(ic > last_ic[0], "meter invocation counter %d not above %d" % (ic, last_ic[0]),
+            apdu)
+    last_ic[0] = ic
+    g = ded if tag in _DED_RESPONSES or tag == 0xDC else gcm
+    if g is None:
+        return None  # a key the harness does not hold
+    iv = SERVER_TITLE + struct.pack(">I", ic)
+    body = apdu[p + 5:]
+    ak = _keys().ak
+    if sc == 0x30:
+        out = bytearray(len(body))
+        k = g.decrypt(iv, [bytes([sc]), ak], body, out)
+        _expect(k >= 0, "GCM tag of the response", apdu)
+        plain = bytes(out[:k])
+    else:
+        _expect(sc == 0x10, "response security control %02x" % sc, apdu)
+        plain = bytes(body[:-12])
+        k = g.decrypt(iv, [bytes([sc]), ak, plain], body[-12:], bytearray(0))
+        _expect(k >= 0, "GMAC of the response", apdu)
+    _expect(plain and plain[0] in (0xC4, 0xC5, 0xC7, 0xD8), "protected plain tag",
+            plain or b"-")
+    if tag not in (0xDB, 0xDC):
+        _expect(plain[0] + 8 == tag or plain[0] + 0x10 == tag, "envelope/plain tag", apdu)
+    return plain
+
+
 def association_input(data, role):
     """One association driven like ports.HdlcPort/TcpConn drive it. Records: flags bit 0 =
     from another client SAP than ``role``; bit 1 = the reply buffer of a TCP connection
@@ -832,6 +1081,7 @@ def association_input(data, role):
     ic = 1
     last = b""
     dk = None
+    meter_ic = [0]
     other = 99 if role != 16 else 32
     for flags, payload in records(data):
         if flags & 4:
@@ -872,6 +1122,32 @@ def association_input(data, role):
         if n and a.client_max_pdu and n > max(a.client_max_pdu, 64) + 64:
             raise Violation("response of %d bytes above the client's max PDU %d"
                             % (n, a.client_max_pdu))
+        if n:
+            resp = bytes(out[:n])
+            if resp[0] in (0x61, 0x63, 0xC4, 0xC5, 0xC7, 0xD8):
+                check_plain_response(resp)
+            elif role == 1:
+                keys_same = dev.security.keystore.generation == 0
+                ded = None
+                if dk is not None and a.sec is not None and a.sec._ded is not None:
+                    ded = _ded_gcm(dk)
+                plain = open_response(resp, _keys().gcm if keys_same else None, ded, meter_ic)
+                if plain is not None:
+                    check_plain_response(plain)
+            else:
+                raise Violation("response tag %02x to a plain client" % resp[0])
+
+
+_DED = {}
+
+
+def _ded_gcm(dk):
+    g = _DED.get(dk)
+    if g is None:
+        from dlms import security
+
+        g = _DED[dk] = security.Gcm(dk)
+    return g
 
 
 def assoc_public_input(data):
