@@ -13,6 +13,11 @@ link; a stream with a ``poll_obj`` (``rs485.HalfDuplex``) is polled through that
 Per TCP connection: one wrapper.Conn and one Association, taken from a pool that grows up to
 ``max_tcp`` and is reused; a further connection is accepted and closed at once.
 
+Tracing (the virtual meter's --trace): ``Server.trace`` is None, or a board hook
+``trace(event, transport, conn, mv, n)`` called with every chunk received (``"rx"``) and
+every frame sent (``"tx"``), and ``"open"``/``"close"`` of TCP connections (mv None). When it
+is None the only cost is one attribute test: the per-frame path allocates nothing more.
+
 Errors: a malformed wrapper header closes that connection only; an exception from one
 connection's protocol code closes that connection (TCP) or resets that port's link (HDLC)
 and is counted; the loop goes on serving the others.
@@ -79,6 +84,8 @@ class HdlcPort:
         n = self.stream.readinto(self.buf)
         if not n:
             return
+        if self.server.trace is not None:
+            self.server.trace("rx", "hdlc", self, self.mv, n)
         self.feed(self.mv, n, now)
 
     def feed(self, mv, n, now):
@@ -114,6 +121,8 @@ class HdlcPort:
             k = link.output_len()
             if not k:
                 break
+            if self.server.trace is not None:
+                self.server.trace("tx", "hdlc", self, link.output_view, k)
             _write_all(self.stream, link.output_view, k)
             link.output_done()
 
@@ -156,6 +165,8 @@ class TcpConn:
             return True
         if n == 0:
             return False  # peer closed
+        if self.server.trace is not None:
+            self.server.trace("rx", "tcp", self, self.mv, n)
         w = self.wrap
         start = 0
         while start < n:
@@ -171,6 +182,8 @@ class TcpConn:
                 r = self.assoc.handle(w.request_client, w.request_view, k, out)
                 if r:
                     w.reply(r)
+                    if self.server.trace is not None:
+                        self.server.trace("tx", "tcp", self, w.output_view, w.output_len())
                     _write_all(self.sock, w.output_view, w.output_len())
                     w.output_done()
                 else:
@@ -198,6 +211,7 @@ class Server:
         # out completely before the next request is read)
         self.on_error = on_error  # callback(where, exception): the board logs it
         self.sessions_tcp = 0
+        self.trace = None  # board hook: every frame, only while tracing (module docstring)
 
     def add_hdlc(self, stream, name="hdlc", **link_args):
         return self.add_port(HdlcPort(self, stream, name, link_args))
@@ -252,12 +266,16 @@ class Server:
             sock.close()
             raise
         conn.attach(sock)
+        if self.trace is not None:
+            self.trace("open", "tcp", conn, None, 0)
         self.conns[id(sock)] = conn
         self._by_id[id(sock)] = ("tcp", conn)
         self.poller.register(sock, select.POLLIN)
         self.sessions_tcp += 1
 
     def _close(self, conn):
+        if self.trace is not None:
+            self.trace("close", "tcp", conn, None, 0)
         sock = conn.sock
         try:
             self.poller.unregister(sock)

@@ -79,6 +79,10 @@ def parse_args(argv=None):
                    help="run the firmware deployed into DIR (a virtual board's filesystem "
                         "filled by tools/deploy.py --board unix: its main.py and .mpy files) "
                         "instead of building it from this repository; implies --mpy-in-heap")
+    p.add_argument("--trace", action="store_true",
+                   help="print every frame in both directions on both transports, decoded "
+                        "layer by layer (tools/trace.py), on stderr; stdout stays the ready "
+                        "line only")
     p.add_argument("--micropython", default=None,
                    help="the Unix-port binary to use (default: $MICROPYTHON, else the one "
                         "installed in .venv); it loads the firmware .mpy into its heap, as "
@@ -267,6 +271,19 @@ def main(argv=None):
     os.set_blocking(ctl_w, False)
     fds += [ctl_r, ctl_w]
     meter_args += ["--ctl-fd", str(ctl_r)]
+    trace_w = None
+    if args.trace:
+        # The meter writes "DIR TRANSPORT:CHANNEL HEX" lines to a pipe; tools/trace.py, in
+        # its own process (the meter's host holds the GIL while MicroPython runs, so a
+        # thread could not read), annotates them on stderr and ends at end of file, i.e.
+        # when the meter has exited. Its stdout is closed: stdout is the ready line only.
+        trace_r, trace_w = os.pipe()
+        subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "trace.py"),
+                          "--live", str(trace_r)], pass_fds=[trace_r],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        os.close(trace_r)
+        fds.append(trace_w)
+        meter_args += ["--trace-fd", str(trace_w)]
     for fd in fds:
         os.set_inheritable(fd, True)
     fw_dir = MPY_DIR
@@ -291,6 +308,8 @@ def main(argv=None):
 
     child = subprocess.Popen(argv2, env=mp_env(fw_dir), pass_fds=fds,
                              preexec_fn=_die_with_parent)
+    if trace_w is not None:
+        os.close(trace_w)  # the child's copy is the only one: end of file when it exits
 
     def forward(signum, _frame):
         try:

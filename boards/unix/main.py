@@ -4,11 +4,15 @@ Started by tools/virtual_meter.py (which prepares the pseudo-terminal, picks the
 hands over the file descriptors); not meant to be run by hand. Arguments:
 
     --tcp PORT|off  --serial-fd FD|off  --serial-name PATH  --slave-fd FD
-    --state DIR  --ctl-fd FD  --pid PID  [--romfs ADDR:LEN]  [--optical 1]
+    --state DIR  --ctl-fd FD  --pid PID  [--romfs ADDR:LEN]  [--trace-fd FD]  [--optical 1]
 
 --romfs: the firmware as a ROMFS image in memory outside the GC heap (see tools/mp_host.py);
 it is mounted at /rom and put first on sys.path before anything else is imported, so the
 firmware's bytecode executes in place, as it does from a board's flash.
+
+--trace-fd FD: every frame in both directions on both transports is written to FD as a line
+``DIR TRANSPORT:CHANNEL HEX`` (see Tracer); the launcher's trace process (tools/trace.py
+--live) annotates them on stderr. Without it nothing is traced and nothing is allocated.
 
 --optical 1: the pty is the optical port (IEC 62056-21 mode E before HDLC); its line
 settings are recorded and logged on stderr by pty_line.PtyLine.
@@ -18,6 +22,7 @@ A byte on the control fd (SIGTERM/SIGINT relayed by the launcher) is a clean shu
 persist, then exit 0. SIGKILL is a power cut.
 """
 
+import binascii
 import os
 import sys
 
@@ -26,7 +31,7 @@ def parse(argv):
     opts = {"tcp": "off", "serial-fd": "off", "serial-name": "", "state": "run/state",
             "ctl-fd": "", "pid": "0", "slave-fd": "", "romfs": "", "clock-rate": "1",
             "start-ns": "", "chip": "atm90e32", "load": "", "seed": "1", "chip-fd": "",
-            "rtc-battery": "1", "optical": "0"}
+            "rtc-battery": "1", "trace-fd": "", "optical": "0"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -147,6 +152,46 @@ class Board:
         self.urandom = os.urandom
 
 
+class Tracer:
+    """The ports' trace hook (``ports.Server.trace``), installed only with --trace-fd: one
+    line per event on a pipe, ``rx hdlc:pty HEX`` (bytes received), ``tx tcp:3 HEX`` (a frame
+    sent), ``open tcp:3`` / ``close tcp:3`` (TCP connection 3, numbered in order of
+    acceptance). It allocates (hex strings): tracing is a debugging aid, not the hot path.
+    If the pipe breaks, tracing stops and the meter goes on."""
+
+    def __init__(self, fd):
+        self.f = open(fd, "wb")
+        self.ids = {}
+        self.next = 1
+
+    def __call__(self, ev, transport, conn, mv, n):
+        f = self.f
+        if f is None:
+            return
+        try:
+            if transport == "hdlc":
+                ch = conn.name
+            else:
+                k = id(conn)
+                if ev == "open" or k not in self.ids:
+                    self.ids[k] = self.next
+                    self.next += 1
+                ch = str(self.ids[k])
+                if ev == "close":
+                    del self.ids[k]
+            f.write(("%s %s:%s" % (ev, transport, ch)).encode())
+            if mv is not None:
+                f.write(b" ")
+                # in small pieces: a 1 KB frame would need a 2 KB hole in the heap
+                for i in range(0, n, 32):
+                    f.write(binascii.hexlify(mv[i : min(n, i + 32)]))
+            f.write(b"\n")
+        except MemoryError:  # the line ends unreadable; the decoder reports it
+            f.write(b" ?\n")
+        except OSError:
+            self.f = None
+
+
 def json_str(s):
     if s is None:
         return "null"
@@ -214,6 +259,8 @@ def main():
             return False
 
         meter.server.watch(ctl, on_ctl)
+    if opts["trace-fd"]:
+        meter.server.trace = Tracer(int(opts["trace-fd"]))
     serial = opts["serial-name"] if opts["serial-fd"] != "off" else None
     import gc
 
