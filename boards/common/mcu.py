@@ -157,3 +157,64 @@ def set_baud(uart, comm_speed):
     comm_speed, an enum into BAUD_RATES, written by the management client): at boot, so a
     new rate applies from the next start. The optical port sets its own rates (mode E)."""
     uart.init(baudrate=BAUD_RATES[comm_speed])
+
+
+# ------------------------------------------------------------------ boot (the boards' main.py)
+def start(board, slab):
+    """Log the reset cause; build the board and the meter from the board module (its pin
+    map and factories). ``slab``: reserved before the firmware was imported. Returns
+    (meter, board object)."""
+    import gc
+
+    import machine
+
+    import app as app_mod
+
+    cause, code = reset_cause_name(machine)
+    print("%s on %s: reset cause %s (%d)" % (
+        app_mod.FIRMWARE_VERSION.decode(), board.NAME, cause, code))
+    b = McuBoard(board, app_mod.FIRMWARE_VERSION, slab)
+    del slab  # App frees the slab before it allocates the I/O buffers
+    meter = app_mod.App(b)
+    hs = meter.hdlc_settings
+    set_baud(b.hdlc_streams[1][0].uart, hs.comm_speed)  # RS-485: the HDLC setup's rate
+    gc.collect()
+    ident = b.identity
+    print("meter: serial %s, system title %s; HDLC server 1/%d on the optical port (mode E) "
+          "and RS-485 (%d baud)" % (ident["serial"].decode(), hex_upper(
+              ident["system_title"]), hs.device_address, BAUD_RATES[hs.comm_speed]))
+    print("meter: heap used %d, free %d" % (gc.mem_alloc(), gc.mem_free()))
+    return meter, b
+
+
+def run(board, meter, b):
+    """Serve forever: the watchdog fed every round; Ctrl-C persists the meter and leaves a
+    timer feeding the watchdog; any other error is printed, the meter persisted, the board
+    reset."""
+    import sys
+
+    import machine
+
+    wdt = machine.WDT(timeout=board.WDT_MS)
+    beat = Heartbeat(board.status_led())
+
+    def keep_running():
+        """Once per main-loop round (App.run's stop_requested hook): False = go on."""
+        wdt.feed()
+        beat.beat()
+        return False
+
+    try:
+        meter.run(keep_running)
+    except KeyboardInterrupt:
+        meter.shutdown()
+        maintenance(wdt, board.maintenance_timer())
+        print("meter: stopped by Ctrl-C and persisted; the watchdog is fed by a timer; "
+              "machine.reset() restarts the meter")
+    except Exception as e:  # not survivable by the loop itself: log, persist, restart
+        print("meter: fatal:")
+        sys.print_exception(e)
+        try:
+            meter.shutdown()
+        finally:
+            machine.reset()
