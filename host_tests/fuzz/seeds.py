@@ -192,7 +192,7 @@ def build(out):
     # long requests in segments: a SET of a 1000-octet value, a GET with-list of 16
     long_set = h("C101C1 0001 00002A0000FF 02 00 09 8203E8") + bytes(range(256)) * 3 + bytes(232)
     get16 = h("C003C1 10") + h("0001 00002A0000FF 02 00") * 16
-    for cfg, info in ((0, 128), (1, 512)):
+    for cfg, info in ((0, 128), (1, 512), (8, 32)):
         for apdu in (long_set, get16, long_set + b"\x00" * 60):
             s = bytes([cfg]) + T.encode_records(segmented_session(apdu, info))
             seeds["hdlc"].append(s)

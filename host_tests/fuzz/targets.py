@@ -299,13 +299,20 @@ def _hdlc_payload(flags, payload):
 
 
 def _hdlc_link(cfg):
+    """The link of an HDLC port as app.App builds it (HdlcSettings.link_args), configured by
+    the first input byte: bit 0 information fields of 512 instead of 128, bits 1/2 window 7
+    for transmit/receive, bit 3 APDU buffers of 64 bytes instead of 1,088 (their bounds are
+    then a few frames away)."""
     from cosem.hdlc_setup import HdlcSettings
     from dlms import hdlc
 
     cap = 128 if cfg & 1 == 0 else 512
     s = HdlcSettings(info_cap=cap, max_info_tx=cap, max_info_rx=cap,
                      window_tx=1 if cfg & 2 == 0 else 7, window_rx=1 if cfg & 4 == 0 else 7)
-    link = hdlc.Link(**s.link_args())
+    args = s.link_args()
+    if cfg & 8:
+        args["max_apdu"] = 64
+    link = hdlc.Link(**args)
     s.apply(link)
     return link
 
@@ -324,13 +331,14 @@ def _drain(link, sent):
 
 
 def hdlc_input(data):
-    """First byte: link configuration (bit 0 info field 512 instead of 128, bits 1/2
-    window 7 tx/rx). Records: flags low 3 bits = time step before the bytes, bit 3 = the
-    upper layer answers nothing, bit 4 = the payload arrives byte by byte, bit 5
-    (HDLC_FRAME) = the payload is a frame body that the harness frames (length, HCS, FCS,
-    flags; bit 6 the segmentation bit), so that mutations reach the state machine instead
-    of failing the FCS. The upper layer answers a request with a reply whose length follows
-    from the request (up to the whole reply view, so replies are segmented)."""
+    """First byte: link configuration (_hdlc_link). Records: flags low 3 bits = time step
+    before the bytes; bit 3 = the upper layer answers nothing; bit 4 = the payload arrives
+    in pieces of 5 bytes (with bit 7: byte by byte); bit 5 (HDLC_FRAME) = the payload is a
+    frame body that the harness frames (length, HCS, FCS, flags; bit 6 the segmentation
+    bit), so that mutations reach the state machine instead of failing the FCS. The upper
+    layer answers a request with a reply whose length follows from the request: under 300
+    bytes, or, when the request's first byte has bit 7 set, up to the whole reply view (so
+    replies are segmented)."""
     if not data:
         return
     link = _hdlc_link(data[0])
@@ -341,7 +349,8 @@ def hdlc_input(data):
         payload = _hdlc_payload(flags, payload)
         mv = memoryview(payload)
         n = len(payload)
-        step = 1 if flags & 0x10 else n
+        # arrival in pieces: bit 4 alone 5 bytes at a time, with bit 7 one byte at a time
+        step = (1 if flags & 0x80 else 5) if flags & 0x10 else n
         start = 0
         stuck = 0
         while start < n:
@@ -359,9 +368,12 @@ def hdlc_input(data):
                 else:
                     rv = link.reply_view()
                     req = link.request_view
-                    m = ((req[0] << 8 | (req[k - 1] if k else 0)) * 7) % (len(rv) + 1)
-                    for i in range(m):
-                        rv[i] = req[i % k]
+                    if req[0] & 0x80:  # a long reply, in segments up to the whole view
+                        m = ((req[0] << 8 | req[k - 1]) * 7) % (len(rv) + 1)
+                    else:
+                        m = (req[0] * 7 + req[k - 1]) % 300
+                    pattern = bytes(req[:k]) * (m // k + 1)
+                    rv[:m] = pattern[:m]
                     link.reply(m)
             _drain(link, sent)
             if used == 0:
