@@ -45,7 +45,8 @@ sys.path.insert(0, HERE)
 TIMEOUT_S = 20  # one input taking longer is a hang (a few ms is normal; room for a loaded host)
 # longest input per target: a single APDU fits 1200 bytes (max PDU 1024 + headers); a
 # session (several frames or APDUs) 4096
-MAX_LEN = {"axdr": 1200, "acse": 1200, "xdlms": 1200, "security": 1200, "profile": 1200}
+MAX_LEN = {"axdr": 1200, "acse": 1200, "xdlms": 1200, "security": 1200, "profile": 1200,
+           "iec21": 1024}
 
 # the firmware modules each target exercises (for --coverage)
 MODULES = {
@@ -61,6 +62,7 @@ MODULES = {
                    "cosem/clock.py", "cosem/hdlc_setup.py", "cosem/local_port_setup.py"],
     "profile": ["cosem/profile_generic.py"],
     "stack_hdlc": ["dlms/hdlc.py", "dlms/association.py"],
+    "iec21": ["dlms/iec21.py", "dlms/hdlc.py"],
 }
 
 

@@ -57,7 +57,7 @@ def replay(name, paths):
 # session targets: input = `skip` leading bytes (the HDLC link configuration), then records
 # flags(1) | length(2) | payload (targets.encode_records)
 SESSION_TARGETS = {"hdlc": 1, "stack_hdlc": 1, "wrapper": 0, "assoc_public": 0,
-                   "assoc_reader": 0, "assoc_mgmt": 0}
+                   "assoc_reader": 0, "assoc_mgmt": 0, "iec21": 2}
 
 
 def record_mutator(atheris, targets, skip):
@@ -116,7 +116,7 @@ def main():
         # harness functions would otherwise load them uninstrumented)
         import app  # noqa: F401
         from cosem import objects, profile_generic  # noqa: F401
-        from dlms import acse, association, axdr, hdlc, security, wrapper, xdlms  # noqa: F401
+        from dlms import acse, association, axdr, hdlc, iec21, security, wrapper, xdlms  # noqa: F401
         from meter import clock, history, profile_log  # noqa: F401
 
     run_one = targets.run_one

@@ -148,6 +148,17 @@ def build(out):
             seeds["stack_hdlc"].append(s)
             # a frame split into single bytes and slow bytes
             seeds["hdlc"].append(b"\x06" + T.encode_records([(0x11, c) for c in tx[:6]]))
+            # the same session behind the IEC 62056-21 mode E opening of the optical port
+            # (iec21 target: Local port setup byte, link/address byte, then records)
+            for c0, c1, req, wait, ack in (
+                    (0x14, 0x00, b"/?!\r\n", 3, b"\x06252\r\n"),  # 9600 proposed and taken
+                    (0x54, 0x10, b"/?12345678!\r\n", 5, b"\x06232\r\n"),  # address, 200 ms
+                    (0x18, 0x01, b"/?!\r\n", 3, b"\x06262\r\n")):  # 19200, 512-byte frames
+                opening = [(0, req), (wait, b""), (0, ack)]
+                seeds["iec21"].append(bytes([c0, c1])
+                                      + T.encode_records(opening + [(0, c) for c in tx]))
+            seeds["iec21"].append(b"\x14\x00" + T.encode_records([(0, c) for c in tx]))  # direct
+            seeds["iec21"].append(b"\x15\x00" + T.encode_records([(0, c) for c in tx]))  # mode 1
         else:
             seeds["wrapper"].append(T.encode_records([(0, c) for c in tx]))
         apdus = _session_apdus(tx, transport)
@@ -185,6 +196,17 @@ def build(out):
             recs += [(mode << 4, p) for p in plain if p[:1] in (b"\xc0", b"\xc1", b"\xc3")]
             recs += [(0, b"\x62\x03\x80\x01\x00")]
             seeds["assoc_mgmt"].append(T.encode_records(recs))
+    # sign-on messages the meter must refuse or drop (iec21): a rate above the proposed one,
+    # programming mode (V = '1'), another device address, an option select too late, a
+    # request broken off by a new one, the parity bit set on every character
+    for c0, c1, recs in (
+            (0x14, 0, [(0, b"/?!\r\n"), (3, b""), (0, b"\x06292\r\n")]),
+            (0x14, 0, [(0, b"/?!\r\n"), (3, b""), (0, b"\x06151\r\n")]),
+            (0x14, 0x10, [(0, b"/?87654321!\r\n"), (3, b""), (0, b"\x06252\r\n")]),
+            (0x14, 0, [(0, b"/?!\r\n"), (3, b""), (7, b""), (0, b"\x06252\r\n")]),
+            (0x14, 0, [(0, b"/?12/?!\r\n"), (3, b""), (0x10, b"\x06252\r\n")]),
+            (0x94, 0, [(0, b"/?!\r\n"), (3, b""), (0, b"\x06252\r\n"), (0, h(HDLC_FRAMES[0]))])):
+        seeds["iec21"].append(bytes([c0, c1]) + T.encode_records(recs))
     # vectors
     for f in HDLC_FRAMES:
         seeds["hdlc"].append(b"\x00" + T.encode_records([(0, h(f))]))

@@ -27,8 +27,11 @@ progress (``Violation("hang")``; atheris' ``-timeout`` catches real infinite loo
                   (rows on real segment files)                      without exceptions
     stack_hdlc    HDLC bytes -> Link -> Association (all clients),  never raises
                   as ports.HdlcPort wires them
+    iec21         dlms.iec21.ModeE (IEC 62056-21 mode E sign-on)   never raises; right
+                  in front of an HDLC link, as optical.OpticalPort  identification and
+                  wires them                                       line settings
 
-Session inputs (assoc_*, hdlc, wrapper, stack_hdlc) are a sequence of records
+Session inputs (assoc_*, hdlc, wrapper, stack_hdlc, iec21) are a sequence of records
 ``flags(1) | length(2, big-endian) | payload`` (``encode_records``); the meaning of the flags
 is per target (see each harness). Seeds are built from the published vectors and recorded
 real sessions by ``seeds.py``.
@@ -1226,6 +1229,137 @@ def stack_hdlc_input(data):
         _drain(link, sent)
 
 
+# ------------------------------------------------------------------------------ IEC 62056-21
+_IEC21_STEPS = (0, 5, 19, 25, 199, 1000, 1600, 2500, 130000)  # ms between records
+_IEC21_ADDRS = (b"", b"12345678", b"A 1", b"abcdefghijklmnopqrstuvwxyz012345")
+
+
+def _check_ident(mode, out, settings):
+    """The identification the meter writes: / XXX Z \\2 ident CR LF (Violation if not)."""
+    m = mode.maker
+    third = m[2] | 0x20 if settings.response_time == 0 else m[2] & 0xDF
+    want = (b"/" + m[:2] + bytes([third, 0x30 + settings.prop_baud]) + b"\\2" + mode.ident
+            + b"\r\n")
+    if out != want:
+        raise Violation("identification %r, expected %r" % (out, want))
+
+
+def iec21_input(data):
+    """The optical port's sign-on (dlms.iec21.ModeE) in front of an HDLC link, wired as
+    optical.OpticalPort does: sign-on bytes go to the state machine and to the link (a
+    client may speak HDLC directly), after a completed option select the rest goes to HDLC,
+    ``watch()`` returns to the sign-on when the session ends. First byte: Local port setup
+    (bits 0-1 default_mode 0..2, bits 2-5 prop_baud 0..9, bit 6 response_time, bit 7 an
+    8-bit line: the parity bit set on every sign-on character); second byte: bits 0-3 the
+    HDLC link configuration (_hdlc_link), bits 4-5 the device address (_IEC21_ADDRS), bits
+    6-7 default_baud. Records: flags low 4 bits = time step (_IEC21_STEPS), bit 4 = the
+    payload arrives byte by byte, bit 5 (HDLC_FRAME) as for hdlc_input. Checked: the
+    identification's bytes, the line settings in every state (sign-on: default_baud 7E1;
+    after mode E: a rate no higher than the proposed one, 8N1), progress, the frames the
+    link sends."""
+    from cosem.local_port_setup import LocalPortSettings
+    from dlms import iec21
+
+    if len(data) < 2:
+        return
+    c0, c1 = data[0], data[1]
+    settings = LocalPortSettings(default_mode=(c0 & 3) % 3, default_baud=(c1 >> 6) & 3,
+                                 prop_baud=((c0 >> 2) & 15) % 10, response_time=(c0 >> 6) & 1,
+                                 device_addr=_IEC21_ADDRS[(c1 >> 4) & 3])
+    mode = iec21.ModeE(settings, b"MMM", b"dlms-mpy 0.1.0")
+    link = _hdlc_link(c1 & 15)
+    now = 1000
+    mode.start(now)
+    signon = (iec21.BAUDS[settings.default_baud], 7, 0)
+    sent = []
+    via_e = [False]  # in HDLC after a completed option select (not directly)
+
+    def check_line():
+        line = (mode.baud, mode.bits, mode.parity)
+        if not 0 <= mode.state <= iec21.ST_HDLC:
+            raise Violation("state %r" % mode.state)
+        if mode.state != iec21.ST_HDLC:
+            via_e[0] = False
+            if line != signon:
+                raise Violation("sign-on at %r, expected %r" % (line, signon))
+        elif via_e[0]:
+            if mode.bits != 8 or mode.parity is not None:
+                raise Violation("HDLC after mode E at %r" % (line,))
+            if mode.baud not in iec21.BAUDS[:settings.prop_baud + 1]:
+                raise Violation("rate %d above the proposed one" % mode.baud)
+
+    def emit():
+        k = mode.output_len()
+        if k:
+            if k > len(mode.output_view):
+                raise Violation("identification length %d" % k)
+            _check_ident(mode, bytes(mode.output_view[:k]), settings)
+            mode.output_done()
+
+    def service():
+        k = link.request_len()
+        if k:
+            if link.request_broadcast:
+                link.no_reply()
+            else:
+                rv = link.reply_view()
+                m = (link.request_view[0] * 7) % 200
+                rv[:m] = bytes(m)
+                link.reply(m)
+        _drain(link, sent)
+
+    def to_link(mv, start, end):
+        guard = 0
+        while start < end:
+            used = link.feed(mv, start, end, now)
+            if used <= 0 or used > end - start:
+                guard += 1
+                if used < 0 or used > end - start or guard > 2:
+                    raise Violation("link feed %d of %d" % (used, end - start))
+            start += used
+            service()
+
+    for flags, payload in records(data[2:]):
+        now += _IEC21_STEPS[(flags & 15) % len(_IEC21_STEPS)]
+        payload = _hdlc_payload(flags, payload)
+        if c0 & 0x80 and not flags & HDLC_FRAME:
+            payload = bytes(b | 0x80 for b in payload)
+        mv = memoryview(payload)
+        n = len(payload)
+        step = 1 if flags & 0x10 else n
+        start = 0
+        while start < n:
+            end = start + step if start + step < n else n
+            if mode.state == iec21.ST_HDLC:
+                to_link(mv, start, end)
+                start = end
+                mode.watch(link, now)
+            else:
+                before = mode.switches
+                k = mode.feed(mv, start, end, now)
+                if k <= 0 or k > end - start:
+                    raise Violation("sign-on feed %d of %d" % (k, end - start))
+                rx = link.frames_rx_ok
+                to_link(mv, start, start + k)
+                if link.frames_rx_ok != rx and mode.state != iec21.ST_HDLC:
+                    mode.direct(now)
+                start += k
+                emit()
+                if mode.switches != before:
+                    via_e[0] = True
+                if mode.state == iec21.ST_HDLC:
+                    mode.watch(link, now)
+            check_line()
+        if mode.state != iec21.ST_HDLC:
+            mode.tick(now)
+            emit()
+        link.tick(now)
+        _drain(link, sent)
+        mode.watch(link, now)
+        check_line()
+    return sent
+
+
 # ------------------------------------------------------------------------------ profiles
 _PROFILES = []
 PROFILE_DIR = "/tmp/dlms-fuzz-profile-" + _hex(os.urandom(4))
@@ -1318,6 +1452,7 @@ TARGETS = {
     "assoc_mgmt": assoc_mgmt_input,
     "profile": profile_input,
     "stack_hdlc": stack_hdlc_input,
+    "iec21": iec21_input,
 }
 
 # exceptions a target documents (the fuzzer catches them; anything else is a crash)

@@ -110,3 +110,7 @@ def test_corpus_profile():
 
 def test_corpus_stack_hdlc():
     _replay("stack_hdlc")
+
+
+def test_corpus_iec21():
+    _replay("iec21")
