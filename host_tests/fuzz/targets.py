@@ -1303,7 +1303,7 @@ def iec21_input(data):
                 link.no_reply()
             else:
                 rv = link.reply_view()
-                m = (link.request_view[0] * 7) % 200
+                m = (link.request_view[0] * 7) % (min(200, len(rv)) + 1)
                 rv[:m] = bytes(m)
                 link.reply(m)
         _drain(link, sent)
