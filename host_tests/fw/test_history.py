@@ -3,10 +3,8 @@ the event log, with the real profiles of cosem.objects.add_history on ProfileLog
 temporary directory and a real meter.clock.Clock over a settable fake RTC, wired as
 app.App wires them. Runs under CPython and MicroPython."""
 
-import binascii
 import os
 import struct
-import sys
 
 from cosem import objects
 from dlms import axdr
@@ -14,19 +12,7 @@ from dlms import xdlms
 from meter import clock as mclock
 from meter import history as mh
 from meter.profile_log import ProfileLog
-
-
-def tmpdir(tag):
-    d = "/tmp/dlms-mpy-%s-%s-%s" % (tag, sys.implementation.name,
-                                   binascii.hexlify(os.urandom(4)).decode())
-    os.mkdir(d)
-    return d
-
-
-def rmtree(d):
-    for name in os.listdir(d):
-        os.remove(d + "/" + name)
-    os.rmdir(d)
+from tmpdirs import rmtree, tmpdir
 
 
 def utc(y, mo, d, hh=0, mi=0, ss=0):

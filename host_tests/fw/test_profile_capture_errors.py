@@ -27,27 +27,13 @@ profiles of cosem.objects.add_history run on ProfileLogs in a temporary director
 metering stand-in whose energy raises MemoryError while ``fail`` is set.
 """
 
-import binascii
 import os
-import sys
 
 from cosem import objects
 from meter import clock as mclock
 from meter import history as mh
 from meter.profile_log import ProfileLog
-
-
-def tmpdir(tag):
-    d = "/tmp/dlms-mpy-%s-%s-%s" % (tag, sys.implementation.name,
-                                   binascii.hexlify(os.urandom(4)).decode())
-    os.mkdir(d)
-    return d
-
-
-def rmtree(d):
-    for name in os.listdir(d):
-        os.remove(d + "/" + name)
-    os.rmdir(d)
+from tmpdirs import rmtree, tmpdir
 
 
 def utc(y, mo, d, hh=0, mi=0, ss=0):

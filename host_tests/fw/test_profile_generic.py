@@ -7,7 +7,6 @@ The selective-access requests of dlms-vectors.md section 5 are used byte for byt
 import binascii
 import os
 import struct
-import sys
 
 from cosem import objects
 from cosem import profile_generic as pg
@@ -17,23 +16,11 @@ from dlms import axdr
 from dlms import xdlms
 from meter import clock as mclock
 from meter.profile_log import ProfileLog
+from tmpdirs import rmtree, tmpdir
 
 
 def h(s):
     return binascii.unhexlify(s.replace(" ", ""))
-
-
-def tmpdir(tag):
-    d = "/tmp/dlms-mpy-%s-%s-%s" % (tag, sys.implementation.name,
-                                   binascii.hexlify(os.urandom(4)).decode())
-    os.mkdir(d)
-    return d
-
-
-def rmtree(d):
-    for name in os.listdir(d):
-        os.remove(d + "/" + name)
-    os.rmdir(d)
 
 
 def utc(y, mo, d, hh=0, mi=0, ss=0):

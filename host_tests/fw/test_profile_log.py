@@ -5,22 +5,9 @@ Runs under CPython and MicroPython, on a temporary directory of the host filesys
 import binascii
 import os
 import struct
-import sys
 
 from meter.profile_log import ProfileLog
-
-
-def tmpdir(tag):
-    d = "/tmp/dlms-mpy-%s-%s-%s" % (tag, sys.implementation.name,
-                                   binascii.hexlify(os.urandom(4)).decode())
-    os.mkdir(d)
-    return d
-
-
-def rmtree(d):
-    for name in os.listdir(d):
-        os.remove(d + "/" + name)
-    os.rmdir(d)
+from tmpdirs import rmtree, tmpdir
 
 
 def row(i, size=6):
