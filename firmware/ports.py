@@ -226,11 +226,11 @@ class Server:
         return port
 
     def preallocate_tcp(self, n):
+        """Create up to n connection slots now, while the heap still has contiguous room
+        (each holds two APDU-sized buffers), and the shared transmit buffer; returns how many
+        slots exist. More are created on demand later if memory allows."""
         if self.tcp_tx is None:
             self.tcp_tx = bytearray(wrapper.HEADER_LEN + self.max_apdu)
-        """Create up to n connection slots now, while the heap still has contiguous room
-        (each holds two APDU-sized buffers); returns how many exist. More are created on
-        demand later if memory allows."""
         while len(self.pool) < n:
             try:
                 self.pool.append(TcpConn(self))

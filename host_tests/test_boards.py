@@ -176,7 +176,7 @@ def test_main_boots_the_meter_and_serves_both_ports(board, booted):
     # the metering IC was configured and read over the board's SPI bus and CS pin
     assert r["chip"]["meter_chip"] == "atm90e32" and r["chip"]["frames"] > 100
     # the records are in the board's data directory
-    assert {"meter", "energy"} <= set(r["store"]), r["store"]
+    assert {"a/meter", "a/energy"} <= set(r["store"]), r["store"]  # two copies each
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))

@@ -682,7 +682,7 @@ while clock.now_ms() < end:
         reveal += store.writes - n0
 out = {"chip": CHIP, "hours": HOURS, "writes": store.writes - w0, "reveal": reveal,
        "erases": dev.erases - e0, "programs": dev.programs - p0,
-       "bytes": dev.prog_bytes - b0, "record": 9 + 8 * 4 * (e.phases + 1),
+       "bytes": dev.prog_bytes - b0, "record": 13 + 8 * 4 * (e.phases + 1),
        "wh": e.totals[0][0] // 1000000, "persist_ms": eng.PERSIST_MS,
        "reveal_gap_ms": eng.REVEAL_GAP_MS}
 # the same record on littlefs mounted with progsize=256 (as rp2 boards mount it): 200 writes

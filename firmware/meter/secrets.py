@@ -3,8 +3,9 @@ never make the meter repeat an IV or accept a replayed request (DLMS UA Green Bo
 "Security suite 0": IV = system title || invocation counter; a counter value must never be
 used twice with the same key).
 
-Three record kinds, one writer each (meter.store: CRC-checked, written new-then-rename, so
-after a power cut a record is the old one or the new one, never a mixture):
+Three record kinds, one writer each (meter.store: CRC-checked, two copies, written
+new-then-rename, so after a power cut a record is the old one or the new one, never a
+mixture):
 
 * ``keys``  global unicast encryption key (EK), authentication key (AK), broadcast key
   (BK) and master key (KEK), 16 bytes each. Never readable by a client, never logged.
@@ -19,6 +20,14 @@ after a power cut a record is the old one or the new one, never a mixture):
   reopen a replay window. Management traffic is rare (a few requests a day on a real
   meter), so the wear is negligible; see docs for the arithmetic.
 
+Flash corruption (not a power cut: a bit error in a record) makes meter.store fall back to
+the other of a record's two copies, one save older. Then ``ictx`` continues one reservation
+beyond the bound it read (the lost one reached at most that far): still never a repeated
+counter; ``keys`` are the keys before the last transfer (never the development defaults
+while a copy survives); ``icrx`` is one acceptance behind, so the one request accepted last
+could be replayed once. Before the two copies, a damaged record meant the defaults: counter
+1, the development keys, no replay guard.
+
 RAM: four 16-byte keys, a few ints.
 """
 
@@ -31,6 +40,11 @@ KEY_KEK = 3
 
 RESERVE = 1024  # transmit counters reserved per flash write
 _V = 1  # record version
+
+
+def _stale(store, name):
+    f = getattr(store, "stale", None)
+    return bool(f and f(name))
 
 
 class KeyStore:
@@ -73,6 +87,10 @@ class TxCounter:
         rec = store.load("ictx", _V) if store is not None else None
         if rec is not None and len(rec) == 4:
             start = struct.unpack(">I", rec)[0]
+            if _stale(store, "ictx"):
+                # the newest reservation was lost to the flash (meter.store): it reached
+                # at most one reservation beyond this one
+                start = min(start + reserve, 0xFFFFFFFF)
         self.value = start  # the next counter to use
         self.bound = start  # nothing reserved yet in this run
         self.writes = 0

@@ -112,7 +112,14 @@ def boot(image):
     emit("identity", {k: (v.hex() if k == "system_title" else v.decode())
                       for k, v in b.identity.items()})
     emit("wdt", wdt)
-    emit("store", sorted(__import__("os").listdir(board.STORE_ROOT)))
+    os_ = __import__("os")
+    store = []
+    for sub in sorted(os_.listdir(board.STORE_ROOT)):
+        try:
+            store += [sub + "/" + n for n in sorted(os_.listdir(board.STORE_ROOT + "/" + sub))]
+        except OSError:  # a file (profile segments live in directories too)
+            store.append(sub)
+    emit("store", store)
     emit("chip", {"frames": sim.frames, "meter_chip": b.meter_chip})
     for name, s in (("optical", opt), ("rs485", rs.uart)):
         frames = []
