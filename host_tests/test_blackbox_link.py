@@ -613,6 +613,21 @@ def test_overlong_frame_then_link_still_serves(hdlc):
     assert apdu[:6] == H("C401C1000910"), apdu.hex()
 
 
+def test_llc_alone_in_i_and_ui_frames_then_link_still_serves(hdlc):
+    """An I-frame and a UI frame carrying the LLC and no APDU: no request for the
+    association, and the meter keeps serving (the fuzzer found them holding the link and
+    the meter's read loop spinning: firmware/dlms/hdlc.py module doc)."""
+    hdlc.snrm()
+    rr = hdlc.command(i_ctrl(0, 0), LLC_REQ)  # in sequence, polled: RR N(R)=1
+    assert rr.ctrl == rr_ctrl(1), rr
+    hdlc.vs = 1
+    hdlc.send(0x13, LLC_REQ)  # UI + P, the LLC alone: dropped
+    hdlc.pty.expect_silence(0.5)
+    associate("hdlc", hdlc)
+    apdu = hdlc.request(GET_LDN)
+    assert apdu[:6] == H("C401C1000910"), apdu.hex()
+
+
 def test_garbage_between_frames_is_ignored(hdlc):
     hdlc.pty.write(H("00FF1337AA55C0DE"))
     hdlc.snrm()

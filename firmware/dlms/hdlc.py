@@ -98,6 +98,13 @@ response is being transmitted (otherwise it is dropped), because the upper layer
 to use the reply buffer. Its answer, if the upper layer calls ``reply()``, is a single UI
 frame, sent only when the UI frame had P = 1, was not broadcast and the response fits one
 frame.
+
+A request is delivered only with an APDU after the LLC (``request_len() > 0``): an I-frame
+(or the last segment of a request) whose information field is the LLC alone is accepted at
+the link level (N(S)/N(R), RR when polled) but delivers nothing, a UI frame with only the
+LLC is dropped. An empty request would hold the link (``feed()`` consumes nothing while a
+request waits) while an adapter that answers only ``request_len() > 0`` waits for input:
+found by fuzzing (``iec21`` target), a hang of the whole meter.
 """
 
 from array import array
@@ -677,6 +684,12 @@ class Link:
             if ctrl & _PF:
                 self._send_rr()
             return
+        if self._req_len <= _LLC_LEN:  # the LLC alone: no APDU to deliver (module doc)
+            self._req_len = 0
+            self.frames_dropped += 1
+            if ctrl & _PF:
+                self._send_rr()
+            return
         self._deliver(_REQ_I, False)
 
     def _on_rr(self):
@@ -704,7 +717,7 @@ class Link:
             or self._info_mode != _INFO_STORE
             or self._info_at != 0
             or self._tx_total
-            or self._info_len < _LLC_LEN
+            or self._info_len <= _LLC_LEN  # no APDU after the LLC
         ):
             self.frames_dropped += 1
             return

@@ -44,7 +44,17 @@ def h(s):
 
 
 # (target, input as hex, what it found); the fix is in the commit that added the entry
-CRASHES = []
+CRASHES = [
+    # a UI frame whose information field is the LLC alone: hdlc.Link delivered an empty
+    # request (request_len() == 0) that no adapter answers, and feed() then took nothing:
+    # the meter's read loop spun forever (an I-frame with the LLC alone did the same)
+    ("iec21",
+     "C70A2A0006031D03E6E6002E0034031D03E6E67405080103A68A0A300408475258042321F1A9247E"
+     "00E6E67EA00802232193BD647E00002EE2720100000000000019280039031D03E6E6E600600A5DA1"
+     "096085740508A60A0408475258042321F1A9247E0000A00A7E0802232193BD647E00002EE2720100"
+     "000000000019",
+     "LLC-only UI frame holds the HDLC link (hang)"),
+]
 
 
 def test_crash_inputs_pass():

@@ -404,6 +404,34 @@ def test_i_frame_without_llc_is_dropped():
     assert one(pump(link, V27_AARQ, responder=lambda a: AARE_APDU)) == V28_AARE  # N(S)=0
 
 
+def test_llc_alone_delivers_nothing_and_never_holds_the_link():
+    """An I-frame or a UI frame whose information field is the LLC alone (no APDU) delivers
+    no request: an empty request (request_len() == 0) would hold the link -- feed() takes
+    nothing while a request waits -- while the adapter, which answers only requests with
+    a length, waits for input. Found by fuzzing (iec21 target): a hang of the whole meter."""
+    link = hdlc.Link()
+    connect(link)
+    reqs = []
+    # in sequence, P=1: accepted at the link level (RR N(R)=1), nothing delivered
+    rr = one(pump(link, cframe(i_ctrl(0, 0), LLC_REQ), responder=echo, reqs=reqs))
+    assert ctrl_of(rr) == rr_ctrl(1) and reqs == []
+    # without the poll bit: nothing sent, nothing delivered
+    assert pump(link, cframe(i_ctrl(1, 0, False), LLC_REQ), responder=echo, reqs=reqs) == []
+    assert reqs == []
+    # the link goes on: the next request (N(S)=2) is delivered and answered
+    outs = pump(link, cframe(i_ctrl(2, 0), LLC_REQ + h("C001C1")), responder=echo, reqs=reqs)
+    assert reqs == [(h("C001C1"), 16, False, False)]
+    seg, dst, dl, src, sl, c, info = dec(one(outs))
+    assert c == i_ctrl(0, 3) and info == LLC_RSP + h("AAC001C1")
+    # a UI frame with the LLC alone is dropped; with an APDU it is delivered
+    link = hdlc.Link()
+    reqs = []
+    assert pump(link, cframe(0x13, LLC_REQ), responder=echo, reqs=reqs) == []
+    assert reqs == []
+    assert len(pump(link, cframe(0x13, LLC_REQ + h("C201C1")), responder=echo, reqs=reqs)) == 1
+    assert reqs == [(h("C201C1"), 16, False, True)]
+
+
 def test_no_reply_answers_rr_and_rr_with_nothing_to_send():
     link = hdlc.Link()
     connect(link)
