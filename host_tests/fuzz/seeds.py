@@ -207,6 +207,17 @@ def build(out):
             (0x14, 0, [(0, b"/?12/?!\r\n"), (3, b""), (0x10, b"\x06252\r\n")]),
             (0x94, 0, [(0, b"/?!\r\n"), (3, b""), (0, b"\x06252\r\n"), (0, h(HDLC_FRAMES[0]))])):
         seeds["iec21"].append(bytes([c0, c1]) + T.encode_records(recs))
+    # frames whose information field is the LLC alone (an I-frame in sequence, a UI frame),
+    # then a request: they once held the link (the hang the iec21 target found)
+    snrm, aarq = T.hdlc_body(h(HDLC_FRAMES[0]))[0], T.hdlc_body(h(HDLC_FRAMES[2]))[0]
+    llc_i = aarq[:3] + bytes([0x10]) + b"\xe6\xe6\x00"  # addresses, I N(S)=0 N(R)=0 P, LLC
+    llc_ui = aarq[:3] + bytes([0x13]) + b"\xe6\xe6\x00"
+    for cfg in (0, 8):
+        s_ = bytes([cfg]) + T.encode_records([(T.HDLC_FRAME, snrm), (T.HDLC_FRAME, llc_i),
+                                              (T.HDLC_FRAME, llc_ui),
+                                              (T.HDLC_FRAME, aarq[:3] + b"\x12" + aarq[4:])])
+        seeds["hdlc"].append(s_)
+        seeds["stack_hdlc"].append(s_)
     # vectors
     for f in HDLC_FRAMES:
         seeds["hdlc"].append(b"\x00" + T.encode_records([(0, h(f))]))
