@@ -301,13 +301,12 @@ def _hdlc_payload(flags, payload):
     return payload
 
 
-def _hdlc_link(cfg):
-    """The link of an HDLC port as app.App builds it (HdlcSettings.link_args), configured by
-    the first input byte: bit 0 information fields of 512 instead of 128, bits 1/2 window 7
-    for transmit/receive, bit 3 APDU buffers of 64 bytes instead of 1,088 (their bounds are
-    then a few frames away)."""
+def hdlc_link_args(cfg):
+    """(link arguments, HdlcSettings) of an HDLC port as app.App builds them
+    (HdlcSettings.link_args), configured by one input byte: bit 0 information fields of 512
+    instead of 128, bits 1/2 window 7 for transmit/receive, bit 3 APDU buffers of 64 bytes
+    instead of 1,088 (their bounds are then a few frames away)."""
     from cosem.hdlc_setup import HdlcSettings
-    from dlms import hdlc
 
     cap = 128 if cfg & 1 == 0 else 512
     s = HdlcSettings(info_cap=cap, max_info_tx=cap, max_info_rx=cap,
@@ -315,6 +314,14 @@ def _hdlc_link(cfg):
     args = s.link_args()
     if cfg & 8:
         args["max_apdu"] = 64
+    return args, s
+
+
+def _hdlc_link(cfg):
+    """The link of an HDLC port, configured by one input byte (hdlc_link_args)."""
+    from dlms import hdlc
+
+    args, s = hdlc_link_args(cfg)
     link = hdlc.Link(**args)
     s.apply(link)
     return link
@@ -1244,6 +1251,20 @@ def _check_ident(mode, out, settings):
         raise Violation("identification %r, expected %r" % (out, want))
 
 
+def iec21_settings(c0, c1):
+    """The Local port setup of an iec21 input's first two bytes (see iec21_input)."""
+    from cosem.local_port_setup import LocalPortSettings
+
+    return LocalPortSettings(default_mode=(c0 & 3) % 3, default_baud=(c1 >> 6) & 3,
+                             prop_baud=((c0 >> 2) & 15) % 10, response_time=(c0 >> 6) & 1,
+                             device_addr=_IEC21_ADDRS[(c1 >> 4) & 3])
+
+
+def iec21_step(flags):
+    """Milliseconds before an iec21 record."""
+    return _IEC21_STEPS[(flags & 15) % len(_IEC21_STEPS)]
+
+
 def iec21_input(data):
     """The optical port's sign-on (dlms.iec21.ModeE) in front of an HDLC link, wired as
     optical.OpticalPort does: sign-on bytes go to the state machine and to the link (a
@@ -1257,15 +1278,12 @@ def iec21_input(data):
     identification's bytes, the line settings in every state (sign-on: default_baud 7E1;
     after mode E: a rate no higher than the proposed one, 8N1), progress, the frames the
     link sends."""
-    from cosem.local_port_setup import LocalPortSettings
     from dlms import iec21
 
     if len(data) < 2:
         return
     c0, c1 = data[0], data[1]
-    settings = LocalPortSettings(default_mode=(c0 & 3) % 3, default_baud=(c1 >> 6) & 3,
-                                 prop_baud=((c0 >> 2) & 15) % 10, response_time=(c0 >> 6) & 1,
-                                 device_addr=_IEC21_ADDRS[(c1 >> 4) & 3])
+    settings = iec21_settings(c0, c1)
     mode = iec21.ModeE(settings, b"MMM", b"dlms-mpy 0.1.0")
     link = _hdlc_link(c1 & 15)
     now = 1000
@@ -1320,7 +1338,7 @@ def iec21_input(data):
             service()
 
     for flags, payload in records(data[2:]):
-        now += _IEC21_STEPS[(flags & 15) % len(_IEC21_STEPS)]
+        now += iec21_step(flags)
         payload = _hdlc_payload(flags, payload)
         if c0 & 0x80 and not flags & HDLC_FRAME:
             payload = bytes(b | 0x80 for b in payload)
