@@ -246,6 +246,11 @@ def check_frame(frame):
 
 
 _HDLC_STEPS = (0, 1, 5, 30, 1000, 130000)  # ms between records (inter-octet 25 ms, inactivity 120 s)
+def hdlc_step(flags):
+    """Milliseconds before an hdlc / stack_hdlc record."""
+    return _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+
+
 HDLC_FRAME = 0x20  # record flag: the payload is a frame body (addresses, control, information)
 HDLC_SEGMENT = 0x40  # with HDLC_FRAME: the segmentation bit is set
 
@@ -355,7 +360,7 @@ def hdlc_input(data):
     now = 1000
     sent = []
     for flags, payload in records(data[1:]):
-        now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        now += hdlc_step(flags)
         payload = _hdlc_payload(flags, payload)
         mv = memoryview(payload)
         n = len(payload)
@@ -1199,7 +1204,7 @@ def stack_hdlc_input(data):
     now = 1000
     sent = []
     for flags, payload in records(data[1:]):
-        now += _HDLC_STEPS[(flags & 7) % len(_HDLC_STEPS)]
+        now += hdlc_step(flags)
         payload = _hdlc_payload(flags, payload)
         mv = memoryview(payload)
         n = len(payload)

@@ -212,3 +212,44 @@ def test_iec21_corpus_through_the_real_optical_port():
     finally:
         gcm.self_test, security.Gcm = saved
     assert written > 1000, written  # the port answered (identifications, UA, responses)
+
+
+def test_stack_hdlc_corpus_through_the_real_hdlc_port():
+    """The same for the stack_hdlc harness, which re-creates ports.HdlcPort's wiring: its
+    corpus through the real HdlcPort (settings applied as app.App does), the link watched."""
+    import ports
+
+    saved = (gcm.self_test, security.Gcm)
+    d = CORPUS + "/stack_hdlc"
+    written = 0
+    try:
+        for f in sorted(os.listdir(d)):
+            with open(d + "/" + f, "rb") as fh:
+                data = fh.read()
+            if not data:
+                continue
+            server = _Server()
+            args, settings = targets.hdlc_link_args(data[0])
+            port = ports.HdlcPort(server, _Sink(), "hdlc", args)
+            port.settings = settings
+            settings.apply(port.link)
+            feed = port.link.feed
+            stuck = [0]
+
+            def watched(mv, start, end, now, feed=feed, stuck=stuck):
+                used = feed(mv, start, end, now)
+                stuck[0] = 0 if used else stuck[0] + 1
+                if stuck[0] > 1000:
+                    raise AssertionError("%s: the link takes no more bytes" % f)
+                return used
+
+            port.link.feed = watched
+            for flags, payload in targets.records(data[1:]):
+                server.now += targets.hdlc_step(flags)
+                payload = targets._hdlc_payload(flags, payload)
+                port.feed(memoryview(payload), len(payload), server.now)
+                port.tick(server.now)
+            written += port.stream.n
+    finally:
+        gcm.self_test, security.Gcm = saved
+    assert written > 1000, written
