@@ -73,7 +73,7 @@ def test_a_damaged_newest_copy_falls_back_to_the_older_and_says_stale():
             rmtree(d)
 
 
-def test_a_damaged_older_copy_is_not_stale_a_missing_one_is():
+def test_a_damaged_or_missing_older_copy_leaves_the_newest_stale():
     d = tmpdir("st-old")
     try:
         st = Store(d)
