@@ -161,6 +161,23 @@ class _Line:
         self.inits += 1
 
 
+def _watch(link, what):
+    """Make the link's feed() fail after more than 1,000 calls in a row that take nothing:
+    the port feeding it would otherwise loop forever."""
+    feed = link.feed
+    stuck = [0]
+
+    def watched(mv, start, end, now):
+        used = feed(mv, start, end, now)
+        stuck[0] = 0 if used else stuck[0] + 1
+        if stuck[0] > 1000:
+            raise AssertionError("%s: the link takes no more bytes, the port would loop "
+                                 "forever" % what)
+        return used
+
+    link.feed = watched
+
+
 def _optical_replay(data):
     """One iec21 input through the real optical.OpticalPort (over ports.HdlcPort and the
     meter's association). A link that stops taking bytes would make the port loop forever:
@@ -174,18 +191,7 @@ def _optical_replay(data):
     port = optical.OpticalPort(server, _Sink(), "optical", args, _Line(),
                                targets.iec21_settings(data[0], data[1]), b"MMM",
                                b"dlms-mpy 0.1.0", hdlc_settings)
-    link = port.link
-    feed = link.feed
-    stuck = [0]
-
-    def watched(mv, start, end, now):
-        used = feed(mv, start, end, now)
-        stuck[0] = 0 if used else stuck[0] + 1
-        if stuck[0] > 1000:
-            raise AssertionError("the link takes no more bytes: the port would loop forever")
-        return used
-
-    link.feed = watched
+    _watch(port.link, "iec21 input")
     for flags, payload in targets.records(data[2:]):
         server.now += targets.iec21_step(flags)
         payload = targets._hdlc_payload(flags, payload)
@@ -233,17 +239,7 @@ def test_stack_hdlc_corpus_through_the_real_hdlc_port():
             port = ports.HdlcPort(server, _Sink(), "hdlc", args)
             port.settings = settings
             settings.apply(port.link)
-            feed = port.link.feed
-            stuck = [0]
-
-            def watched(mv, start, end, now, feed=feed, stuck=stuck):
-                used = feed(mv, start, end, now)
-                stuck[0] = 0 if used else stuck[0] + 1
-                if stuck[0] > 1000:
-                    raise AssertionError("%s: the link takes no more bytes" % f)
-                return used
-
-            port.link.feed = watched
+            _watch(port.link, f)
             for flags, payload in targets.records(data[1:]):
                 server.now += targets.hdlc_step(flags)
                 payload = targets._hdlc_payload(flags, payload)
