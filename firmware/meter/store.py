@@ -38,20 +38,29 @@ _LEGACY = b"DR"
 _HEAD = 9  # magic, version, sequence, length
 
 
-def _parse(data, version, legacy=False):
-    """(sequence, payload) of a valid record of this version, else None; a record of the
-    single-file layout (legacy: no sequence) counts as sequence 0."""
-    magic, fmt, head = (_LEGACY, ">BH", 5) if legacy else (_MAGIC, ">BIH", _HEAD)
-    if len(data) < head + 4 or data[:2] != magic:
+def _parse(data, version):
+    """(sequence, payload) of a valid record of this version, else None."""
+    if len(data) < _HEAD + 4 or data[:2] != _MAGIC:
         return None
-    fields = struct.unpack(fmt, data[2:head])
-    n = fields[-1]
-    if fields[0] != version or len(data) != head + 4 + n:
+    ver, seq, n = struct.unpack(">BIH", data[2:_HEAD])
+    if ver != version or len(data) != _HEAD + 4 + n:
         return None
-    crc = binascii.crc32(data[head:head + n], binascii.crc32(data[:head])) & 0xFFFFFFFF
-    if struct.unpack(">I", data[head + n:])[0] != crc:
+    crc = binascii.crc32(data[_HEAD:_HEAD + n], binascii.crc32(data[:_HEAD])) & 0xFFFFFFFF
+    if struct.unpack(">I", data[_HEAD + n:])[0] != crc:
         return None
-    return (0 if legacy else fields[1]), data[head:head + n]
+    return seq, data[_HEAD:_HEAD + n]
+
+
+def _parse_legacy(data, version):
+    if len(data) < 9 or data[:2] != _LEGACY:
+        return None
+    ver, n = struct.unpack(">BH", data[2:5])
+    if ver != version or len(data) != 9 + n:
+        return None
+    crc = binascii.crc32(data[5:5 + n], binascii.crc32(data[:5])) & 0xFFFFFFFF
+    if struct.unpack(">I", data[5 + n:])[0] != crc:
+        return None
+    return data[5:5 + n]
 
 
 class Store:
@@ -121,7 +130,9 @@ class Store:
                 best = rec
         if best is None and present == 0:
             data = self._read(self._path(name))
-            best = _parse(data, version, True) if data is not None else None
+            payload = _parse_legacy(data, version) if data is not None else None
+            if payload is not None:
+                best = (0, payload)
         if best is None:
             self._seq[name] = 0
             self._stale[name] = present > 0
